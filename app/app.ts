@@ -1,0 +1,70 @@
+import { fileURLToPath } from 'node:url';
+import autoload from '@fastify/autoload';
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import fp from 'fastify-plugin';
+import redis from './core/adapter/redis.js';
+import database from './core/database.js';
+import docs from './core/docs.js';
+import health from './core/health.js';
+import http, { OneLineLogController, requestIdFrom } from './core/http.js';
+import security from './core/security/index.js';
+import type { Settings } from './core/settings/index.js';
+import settingsPlugin from './core/settings/plugin.js';
+import users from './users/index.js';
+
+/** Fastify server options for these settings. main.ts and the tests use the same ones. */
+export function serverOptions(settings: Settings): FastifyServerOptions {
+  return {
+    logger: {
+      level: settings.LOG_LEVEL,
+      base: { service: settings.SERVICE_NAME, env: settings.APP_ENV },
+      redact: {
+        paths: [
+          'req.headers.authorization',
+          'req.headers.cookie',
+          '*.password',
+          '*.refreshToken',
+          '*.accessToken',
+          '*.passwordHash',
+        ],
+        censor: '[redacted]',
+      },
+    },
+    logController: new OneLineLogController(),
+    genReqId: requestIdFrom,
+    requestIdHeader: false,
+    bodyLimit: settings.BODY_LIMIT,
+    trustProxy: settings.TRUST_PROXY,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  };
+}
+
+// @fastify/autoload only loads .ts files when told so; running from source (tsx, tap) needs it.
+if (import.meta.url.endsWith('.ts')) process.env.FASTIFY_AUTOLOAD_TYPESCRIPT ??= '1';
+
+/**
+ * The whole service as one plugin, in the order design.md gives: core adapters (awaited, so a dead
+ * dependency fails start-up), core services and security, entities, then the autoloaded endpoints.
+ */
+export async function app(instance: FastifyInstance, opts: { settings: Settings }) {
+  await instance.register(settingsPlugin, { settings: opts.settings });
+  await instance.register(http);
+  await instance.register(health);
+  await instance.register(docs);
+
+  await instance.register(database);
+  await instance.register(redis);
+
+  await instance.register(security);
+
+  await instance.register(users);
+
+  await instance.register(autoload, {
+    dir: fileURLToPath(new URL('./endpoints/v1', import.meta.url)),
+    options: { prefix: '/v1' },
+    ignorePattern: /\.d\.ts$|\.map$/,
+  });
+}
+
+export default fp(app, { name: 'plinth', fastify: '5.x' });

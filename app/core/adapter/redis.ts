@@ -1,0 +1,54 @@
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { Redis } from 'ioredis';
+import type { Settings } from '../settings/index.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** ioredis client, or null when REDIS_URL is unset (local/test: in-process stand-ins are used). */
+    redis: Redis | null;
+  }
+}
+
+/** An ioredis client that is connected when the promise resolves, or a clear error naming the URL. */
+export async function connectRedis(url: string, options: { keyPrefix?: string; name?: string } = {}): Promise<Redis> {
+  const client = new Redis(url, {
+    keyPrefix: options.keyPrefix,
+    connectionName: options.name,
+    lazyConnect: true,
+    connectTimeout: 5000,
+    // At start-up fail fast; once running, ioredis reconnects by itself and commands wait briefly.
+    maxRetriesPerRequest: 2,
+    enableOfflineQueue: true,
+  });
+  // Without a listener ioredis prints every reconnect error; the readiness check reports the outage.
+  client.on('error', () => {});
+  try {
+    await client.connect();
+  } catch (error) {
+    client.disconnect();
+    const where = new URL(url);
+    throw new Error(`Redis is unreachable at ${where.host}: ${(error as Error).message}`, { cause: error });
+  }
+  return client;
+}
+
+export default fp(
+  async (app: FastifyInstance) => {
+    const settings: Settings = app.settings;
+    if (!settings.REDIS_URL) {
+      app.log.warn('REDIS_URL is unset: using in-process stand-ins; they serve ONE instance only');
+      app.decorate('redis', null);
+      app.health.add('redis', async () => {});
+      return;
+    }
+    const client = await connectRedis(settings.REDIS_URL, { keyPrefix: settings.REDIS_PREFIX, name: settings.SERVICE_NAME });
+    app.decorate('redis', client);
+    app.health.add('redis', () => client.ping());
+    app.addHook('onClose', async () => {
+      await client.quit().catch(() => client.disconnect());
+    });
+    app.log.info('redis ready');
+  },
+  { name: 'redis', dependencies: ['settings', 'health'], fastify: '5.x' },
+);

@@ -1,0 +1,45 @@
+import createError from '@fastify/error';
+
+/**
+ * Typed errors: each has a stable `code` (the api.md error code) and an HTTP status. Services and
+ * validators throw them; the one error handler (core/http.ts) turns them into the error body.
+ */
+const define = (code: string, status: number, message: string) => createError(code, message, status);
+
+export const BadRequestError = define('BAD_REQUEST', 400, '%s');
+export const UnauthorizedError = define('UNAUTHORIZED', 401, '%s');
+export const TokenExpiredError = define('TOKEN_EXPIRED', 401, 'Token has expired');
+export const TokenRevokedError = define('TOKEN_REVOKED', 401, 'Token has been revoked');
+export const InvalidTokenError = define('INVALID_TOKEN', 401, '%s');
+export const TokenReusedError = define(
+  'TOKEN_REUSED',
+  401,
+  'Refresh token was already used; the session has been revoked',
+);
+export const InvalidCredentialsError = define('INVALID_CREDENTIALS', 401, 'Invalid email or password');
+export const ForbiddenError = define('FORBIDDEN', 403, '%s');
+export const NotFoundError = define('NOT_FOUND', 404, '%s');
+export const ConflictError = define('CONFLICT', 409, '%s');
+export const VersionConflictError = define(
+  'VERSION_CONFLICT',
+  409,
+  'The resource was changed by someone else (expected version %s); reload and retry',
+);
+export const EmailTakenError = define('EMAIL_TAKEN', 409, 'Email is already registered');
+export const TooManyAttemptsError = define('TOO_MANY_ATTEMPTS', 429, 'Too many failed attempts; retry in %s seconds');
+export const ServiceUnavailableError = define('SERVICE_UNAVAILABLE', 503, '%s');
+
+/** A thrown value that carries an api.md error code and a status. */
+export interface CodedError extends Error {
+  code: string;
+  statusCode: number;
+}
+
+/** True when a database error (or the driver error drizzle wrapped) is a unique-index violation. */
+export function isUniqueViolation(error: unknown, constraint?: string): boolean {
+  type DbError = { code?: string; constraint?: string; constraint_name?: string; cause?: unknown };
+  for (let e = error as DbError | undefined; e; e = e.cause as DbError | undefined) {
+    if (e.code === '23505') return !constraint || (e.constraint_name ?? e.constraint) === constraint;
+  }
+  return false;
+}

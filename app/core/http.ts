@@ -1,0 +1,160 @@
+import { STATUS_CODES } from 'node:http';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import Ajv, { type ErrorObject } from 'ajv';
+import addFormats from 'ajv-formats';
+import { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
+import fp from 'fastify-plugin';
+import type { ErrorBody } from '../schemas/common.js';
+import { NotFoundError } from './base/errors.js';
+
+/** Fastify's own errors that deserve a stable api.md code instead of FST_*. */
+const FASTIFY_CODES: Record<string, string> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_RATE_LIMITED: 'RATE_LIMITED',
+};
+
+const reason = (status: number) => STATUS_CODES[status] ?? 'Error';
+const snake = (text: string) => text.toUpperCase().replace(/[^A-Z0-9]+/g, '_');
+
+/** Turns anything thrown during a request into the api.md error body. Exported for unit tests. */
+export function toErrorBody(error: FastifyError, requestId: string): ErrorBody {
+  if (error.validation) {
+    const details = error.validation.map((e) => validationDetail(e as ErrorObject, error.validationContext));
+    const first = details[0];
+    return {
+      statusCode: 400,
+      code: 'VALIDATION_ERROR',
+      error: reason(400),
+      message: first ? `Invalid request: ${first.field} ${first.message}` : 'Invalid request',
+      requestId,
+      details,
+    };
+  }
+  const status = Number(error.statusCode);
+  if (Number.isInteger(status) && status >= 400 && status < 500) {
+    const known = error.code && !error.code.startsWith('FST_') ? error.code : undefined;
+    return {
+      statusCode: status,
+      code: known ?? FASTIFY_CODES[error.code] ?? snake(reason(status)),
+      error: reason(status),
+      message: error.message,
+      requestId,
+    };
+  }
+  const statusCode = Number.isInteger(status) && status >= 500 && status < 600 ? status : 500;
+  // A 503 thrown on purpose (a dependency is down) says so; anything else stays opaque.
+  const deliberate = statusCode === 503 && error.code === 'SERVICE_UNAVAILABLE';
+  return {
+    statusCode,
+    code: deliberate ? error.code : 'INTERNAL_ERROR',
+    error: reason(statusCode),
+    message: deliberate ? error.message : 'Something went wrong; the request id identifies it in our logs',
+    requestId,
+  };
+}
+
+function validationDetail(e: ErrorObject, context?: string) {
+  const path = e.instancePath.replace(/^\//, '').replace(/\//g, '.');
+  const params = e.params as Record<string, unknown>;
+  const leaf = (params.missingProperty ?? params.additionalProperty ?? '') as string;
+  const field = [context, path, leaf].filter(Boolean).join('.') || (context ?? 'request');
+  const message =
+    e.keyword === 'additionalProperties'
+      ? 'is not allowed'
+      : e.keyword === 'required'
+        ? 'is required'
+        : e.keyword === 'enum'
+          ? `must be one of ${(params.allowedValues as unknown[]).join(', ')}`
+          : (e.message ?? 'is invalid');
+  return { field, rule: e.keyword, message };
+}
+
+/** One log line per request, written when the answer is sent (Fastify's default writes two). */
+export class OneLineLogController extends LogController {
+  constructor() {
+    super({ requestIdLogLabel: 'requestId' });
+  }
+
+  override incomingRequest() {}
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply) {
+    const line = {
+      method: request.method,
+      url: request.url,
+      statusCode: reply.statusCode,
+      ms: Math.round(reply.elapsedTime * 10) / 10,
+    };
+    if (error) request.log.error({ ...line, err: error }, 'request errored');
+    else request.log.info(line, 'request completed');
+  }
+}
+
+/** Accepts a caller's request id only when it is short and plain; otherwise makes one. */
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
+export function requestIdFrom(request: { headers: Record<string, unknown> }): string {
+  const header = request.headers['x-request-id'];
+  return typeof header === 'string' && REQUEST_ID.test(header) ? header : crypto.randomUUID();
+}
+
+/**
+ * Two Ajv instances: bodies are validated strictly (no type coercion, unknown fields rejected),
+ * while querystring, params and headers arrive as strings and are coerced to the declared types.
+ */
+export function createValidatorCompiler() {
+  const common = { allErrors: true, removeAdditional: false, useDefaults: true, strict: false } as const;
+  const strictAjv = addFormats.default(new Ajv.default({ ...common, coerceTypes: false }));
+  const coercingAjv = addFormats.default(new Ajv.default({ ...common, coerceTypes: 'array' }));
+  return ({ schema, httpPart }: { schema: object; httpPart?: string }) =>
+    (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema);
+}
+
+export default fp(
+  async (app: FastifyInstance) => {
+    const { settings } = app;
+    app.setValidatorCompiler(createValidatorCompiler());
+
+    app.addHook('onRequest', async (request, reply) => {
+      reply.header('x-request-id', request.id);
+    });
+    app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply) => {
+      const body = toErrorBody(error, request.id);
+      if (body.statusCode >= 500) request.log.error({ err: error }, 'request failed');
+      else request.log.debug({ code: body.code, message: body.message }, 'request rejected');
+      return reply.code(body.statusCode).send(body);
+    });
+    app.setNotFoundHandler((request) => {
+      throw new NotFoundError(`Route ${request.method} ${request.url.split('?')[0]} not found`);
+    });
+
+    await app.register(helmet, {
+      // Swagger UI needs inline scripts and styles; the API itself serves only JSON.
+      contentSecurityPolicy: false,
+    });
+    const origins = settings.CORS_ORIGINS.split(',')
+      .map((o) => o.trim())
+      .filter(Boolean);
+    await app.register(cors, {
+      origin: origins.includes('*') ? true : origins,
+      exposedHeaders: ['x-request-id', 'retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining'],
+    });
+    await app.register(rateLimit, {
+      // Per instance, in memory: a shared store would add a network round trip to every request.
+      // Credential guessing is limited across instances by the login guard (core/security).
+      global: settings.RATE_LIMIT_MAX > 0,
+      max: settings.RATE_LIMIT_MAX || 1,
+      timeWindow: settings.RATE_LIMIT_WINDOW_MS,
+      errorResponseBuilder: (_request, context) => {
+        const error = new Error(`Rate limit exceeded; retry in ${context.after}`) as FastifyError;
+        error.statusCode = 429;
+        error.code = 'RATE_LIMITED';
+        return error;
+      },
+    });
+  },
+  { name: 'http', dependencies: ['settings'], fastify: '5.x' },
+);

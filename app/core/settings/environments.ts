@@ -1,0 +1,64 @@
+import type { AppEnv, Settings } from './schema.js';
+
+type Layer = Partial<Settings>;
+
+/** Values shared by every environment; the per-environment layers below override them. */
+export const base: Layer = {
+  SERVICE_NAME: 'plinth',
+  HOST: '0.0.0.0',
+  PORT: 3000,
+  LOG_LEVEL: 'info',
+  TRUST_PROXY: false,
+  BODY_LIMIT: 1_048_576,
+  CORS_ORIGINS: '',
+  DOCS_ENABLED: true,
+  SHUTDOWN_GRACE_MS: 10_000,
+  DATABASE_POOL_MAX: 10,
+  PGLITE_DATA_DIR: './data/pglite',
+  DB_MIGRATE_ON_START: false,
+  REDIS_PREFIX: 'plinth:',
+  JWT_ALGORITHM: 'HS256',
+  JWT_ISSUER: 'plinth',
+  ACCESS_TOKEN_TTL_S: 900,
+  REFRESH_TOKEN_TTL_S: 30 * 24 * 3600,
+  REVOCATION_SYNC_MS: 5000,
+  RATE_LIMIT_MAX: 1000,
+  RATE_LIMIT_WINDOW_MS: 60_000,
+  LOGIN_RATE_LIMIT_MAX: 20,
+  LOGIN_MAX_FAILURES: 5,
+  LOGIN_FAILURE_WINDOW_S: 900,
+};
+
+// Development secret: long enough for HS256, never accepted outside local/test (no default there).
+const DEV_JWT_SECRET = 'plinth-local-development-secret-do-not-deploy';
+
+export const overrides: Record<AppEnv, Layer> = {
+  local: {
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    CORS_ORIGINS: '*',
+    DB_MIGRATE_ON_START: true,
+    JWT_SECRET: DEV_JWT_SECRET,
+  },
+  test: {
+    HOST: '127.0.0.1',
+    PORT: 0,
+    LOG_LEVEL: 'silent',
+    PGLITE_DATA_DIR: 'memory://',
+    DB_MIGRATE_ON_START: true,
+    JWT_SECRET: DEV_JWT_SECRET,
+    RATE_LIMIT_MAX: 0,
+    REVOCATION_SYNC_MS: 1000,
+  },
+  staging: {
+    TRUST_PROXY: true,
+  },
+  production: {
+    TRUST_PROXY: true,
+    DOCS_ENABLED: false,
+    LOG_LEVEL: 'info',
+  },
+};
+
+/** Settings that have no default in staging/production: the deployment must provide them. */
+export const requiredWhenDeployed = ['DATABASE_URL', 'REDIS_URL', 'KAFKA_BROKERS'] as const;

@@ -1,0 +1,86 @@
+import { Value } from 'typebox/value';
+import { base, overrides, requiredWhenDeployed } from './environments.js';
+import { AppEnvs, type AppEnv, type Settings, SettingsSchema } from './schema.js';
+
+export { type AppEnv, type Settings, SettingsSchema } from './schema.js';
+
+/** Thrown when the environment does not describe a valid configuration; lists every problem at once. */
+export class SettingsError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid settings:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'SettingsError';
+  }
+}
+
+const names = Object.keys(SettingsSchema.properties) as (keyof Settings)[];
+
+/**
+ * The one place that reads configuration from the environment: base values, overridden by the
+ * APP_ENV layer, overridden by environment variables. Everything else receives the typed result.
+ */
+export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+  const appEnv = (env.APP_ENV || 'local') as AppEnv;
+  if (!AppEnvs.includes(appEnv)) {
+    throw new SettingsError([`APP_ENV: must be one of ${AppEnvs.join(', ')} (got '${env.APP_ENV}')`]);
+  }
+
+  const fromEnv: Record<string, string> = {};
+  for (const name of names) {
+    const value = env[name];
+    // An empty variable counts as unset, so `FOO=` in an .env file cannot smuggle in an empty secret.
+    if (value !== undefined && value !== '') fromEnv[name] = value;
+  }
+  const raw = { ...base, ...overrides[appEnv], ...fromEnv, APP_ENV: appEnv };
+  const converted = Value.Convert(SettingsSchema, raw) as Record<string, unknown>;
+
+  const problems: string[] = [];
+  for (const error of Value.Errors(SettingsSchema, converted)) {
+    const name = error.instancePath.split('/')[1] ?? '';
+    const given = name in fromEnv ? ` (got '${redact(name, fromEnv[name] as string)}')` : '';
+    if (error.keyword === 'required') {
+      const missing = (error.params as { requiredProperties?: string[] }).requiredProperties ?? [];
+      for (const m of missing) problems.push(`${m}: is required`);
+    } else if (error.keyword === 'enum' && name) {
+      const allowed = (error.params as { allowedValues: unknown[] }).allowedValues;
+      problems.push(`${name}: must be one of ${allowed.join(', ')}${given}`);
+    } else if (name) {
+      problems.push(`${name}: ${error.message}${given}`);
+    }
+  }
+  const unique = [...new Set(problems)];
+
+  const settings = converted as Settings;
+  if (appEnv === 'staging' || appEnv === 'production') {
+    for (const name of requiredWhenDeployed) {
+      if (settings[name] === undefined) unique.push(`${name}: is required when APP_ENV=${appEnv} (no embedded fallback)`);
+    }
+  }
+  if (settings.JWT_ALGORITHM === 'HS256' && settings.JWT_SECRET === undefined && !('JWT_SECRET' in fromEnv)) {
+    unique.push('JWT_SECRET: is required for HS256 (at least 32 characters)');
+  }
+  if (settings.JWT_ALGORITHM !== 'HS256') {
+    for (const key of ['JWT_PRIVATE_KEY', 'JWT_PUBLIC_KEY'] as const) {
+      if (settings[key] === undefined) unique.push(`${key}: is required for ${settings.JWT_ALGORITHM}`);
+    }
+  }
+  if ((settings.SEED_ADMIN_EMAIL === undefined) !== (settings.SEED_ADMIN_PASSWORD === undefined)) {
+    unique.push('SEED_ADMIN_EMAIL/SEED_ADMIN_PASSWORD: set both or neither');
+  }
+  if (unique.length > 0) throw new SettingsError(unique);
+
+  // PEM keys usually arrive through the environment with escaped newlines.
+  for (const key of ['JWT_PRIVATE_KEY', 'JWT_PUBLIC_KEY'] as const) {
+    const pem = settings[key];
+    if (pem) settings[key] = pem.replace(/\\n/g, '\n');
+  }
+  return Object.freeze(settings);
+}
+
+function redact(name: string, value: string): string {
+  return /SECRET|PASSWORD|KEY/.test(name) ? '***' : value;
+}
+
+/** Whether embedded stand-ins (PGlite, in-process Redis replacements, embedded Kafka) may be used. */
+export function isEmbeddedAllowed(settings: Settings): boolean {
+  return settings.APP_ENV === 'local' || settings.APP_ENV === 'test';
+}

@@ -1,0 +1,136 @@
+import { type Actor } from '../core/base/validator.js';
+import { EmailTakenError, InvalidCredentialsError, isUniqueViolation } from '../core/base/errors.js';
+import { isoRequired } from '../core/base/service.js';
+import type { Db } from '../core/database.js';
+import type { LoginGuard } from '../core/security/login-guard.js';
+import { hashPassword, verifyPassword } from '../core/security/password.js';
+import type { AccessClaims, Sessions } from '../core/security/sessions.js';
+import type { UserRow } from './model.js';
+import type { UsersRepository } from './repository.js';
+import type { Login, PatchUser, Register, User, UserListQuery } from './schema.js';
+import type { UsersValidator } from './validator.js';
+
+export const toUser = (row: UserRow): User => ({
+  id: row.id,
+  email: row.email,
+  name: row.name,
+  role: row.role,
+  version: row.version,
+  createdAt: isoRequired(row.createdAt),
+  updatedAt: isoRequired(row.updatedAt),
+});
+
+interface Deps {
+  db: Db;
+  repository: UsersRepository;
+  validator: UsersValidator;
+  sessions: Sessions;
+  loginGuard: LoginGuard;
+}
+
+/** Users and the identity flows built on them: registration, login, refresh, logout. */
+export function createUsersService({ db, repository, validator, sessions, loginGuard }: Deps) {
+  async function insert(input: Register, role: UserRow['role'] = 'user'): Promise<UserRow> {
+    await validator.emailIsFree(input.email);
+    try {
+      return await repository.create({
+        email: input.email.trim(),
+        name: input.name,
+        passwordHash: await hashPassword(input.password),
+        role,
+      });
+    } catch (error) {
+      if (isUniqueViolation(error, 'users_email_live_key')) throw new EmailTakenError();
+      throw error;
+    }
+  }
+
+  return {
+    async register(input: Register): Promise<User> {
+      return toUser(await insert(input));
+    },
+
+    /** Same answer for an unknown email and a wrong password; failures are counted per email and address. */
+    async login(input: Login, clientIp: string) {
+      await loginGuard.check(input.email, clientIp);
+      const user = await repository.findByEmail(input.email);
+      if (!(await verifyPassword(user?.passwordHash, input.password)) || !user) {
+        await loginGuard.fail(input.email, clientIp);
+        throw new InvalidCredentialsError();
+      }
+      await loginGuard.reset(input.email, clientIp);
+      return sessions.start(user);
+    },
+
+    refresh(refreshToken: string) {
+      return sessions.refresh(refreshToken, (id, tx) => repository.findById(id, tx));
+    },
+
+    /** Ends the calling session; the presented refresh token's session too when it is the caller's. */
+    async logout(claims: AccessClaims, refreshToken: string) {
+      await sessions.revoke(claims.sid, 'logout');
+      const other = await sessions.sessionOf(refreshToken);
+      if (other && other.userId === claims.sub && other.sid !== claims.sid) await sessions.revoke(other.sid, 'logout');
+    },
+
+    async get(actor: Actor, id: string): Promise<User> {
+      validator.canRead(actor, id);
+      return toUser(await repository.getById(id));
+    },
+
+    async list(query: UserListQuery) {
+      const page = await repository.search(query);
+      return { ...page, items: page.items.map(toUser), limit: query.limit, offset: query.offset };
+    },
+
+    async update(actor: Actor, id: string, patch: PatchUser): Promise<User> {
+      validator.canPatch(actor, id, patch);
+      return db.transaction(async (tx) => {
+        const current = await repository.getById(id, tx);
+        const row = await repository.update(
+          id,
+          current.version,
+          {
+            ...(patch.name !== undefined && { name: patch.name }),
+            ...(patch.role !== undefined && { role: patch.role }),
+            ...(patch.password !== undefined && { passwordHash: await hashPassword(patch.password) }),
+          },
+          tx,
+        );
+        // Tokens carry the role and prove the password: after a change of either, every session ends.
+        if ((patch.role !== undefined && patch.role !== current.role) || patch.password !== undefined) {
+          await sessions.revokeUser(id, patch.password !== undefined ? 'password-changed' : 'role-changed', tx);
+        }
+        return toUser(row);
+      });
+    },
+
+    async remove(id: string): Promise<void> {
+      await db.transaction(async (tx) => {
+        await repository.softDelete(id, tx);
+        await sessions.revokeUser(id, 'user-deleted', tx);
+      });
+    },
+
+    /** Start-up task: the SEED_ADMIN_* user exists and is an admin. Idempotent; never resets a password. */
+    async ensureAdmin(email: string, password: string): Promise<'created' | 'promoted' | 'present'> {
+      for (;;) {
+        const existing = await repository.findByEmail(email);
+        if (existing) {
+          if (existing.role === 'admin') return 'present';
+          await repository.update(existing.id, existing.version, { role: 'admin' });
+          return 'promoted';
+        }
+        try {
+          await insert({ email, password, name: 'Administrator' }, 'admin');
+          return 'created';
+        } catch (error) {
+          // Another instance created it at the same moment: look again.
+          if (!(error instanceof EmailTakenError)) throw error;
+        }
+      }
+    },
+  };
+}
+
+export type UsersService = ReturnType<typeof createUsersService>;

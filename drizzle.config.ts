@@ -1,0 +1,17 @@
+import { defineConfig } from 'drizzle-kit';
+import { loadSettings } from './app/core/settings/index.js';
+
+// Same settings as the service: DATABASE_URL when set, the embedded PGlite folder otherwise.
+const settings = loadSettings();
+
+export default defineConfig({
+  dialect: 'postgresql',
+  schema: ['./app/*/model.ts', './app/core/**/model.ts'],
+  // db:check generates into a scratch copy to detect models that changed without a migration.
+  out: process.env.DRIZZLE_OUT ?? './drizzle',
+  strict: true,
+  verbose: false,
+  ...(settings.DATABASE_URL
+    ? { dbCredentials: { url: settings.DATABASE_URL } }
+    : { driver: 'pglite', dbCredentials: { url: settings.PGLITE_DATA_DIR } }),
+});
