@@ -1,8 +1,13 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { defineConfig } from 'drizzle-kit';
 import { loadSettings } from './app/core/settings/index.js';
 
 // Same settings as the service: DATABASE_URL when set, the embedded PGlite folder otherwise.
 const settings = loadSettings();
+const embedded = !settings.DATABASE_URL && !settings.PGLITE_DATA_DIR.startsWith('memory://');
+// PGlite creates its data folder but not the folders above it.
+if (embedded) mkdirSync(dirname(settings.PGLITE_DATA_DIR), { recursive: true });
 
 export default defineConfig({
   dialect: 'postgresql',

@@ -123,6 +123,9 @@ export default fp(
     });
     app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply) => {
       const body = toErrorBody(error, request.id);
+      // e.g. Retry-After on TOO_MANY_ATTEMPTS; only client errors may carry headers to the caller.
+      const headers = (error as { headers?: Record<string, string> }).headers;
+      if (headers && body.statusCode < 500) void reply.headers(headers);
       if (body.statusCode >= 500) request.log.error({ err: error }, 'request failed');
       else request.log.debug({ code: body.code, message: body.message }, 'request rejected');
       return reply.code(body.statusCode).send(body);

@@ -68,6 +68,7 @@ export default fp(
       'loginGuard',
       createLoginGuard({
         redis: app.redis,
+        log: app.log,
         maxFailures: settings.LOGIN_MAX_FAILURES,
         windowS: settings.LOGIN_FAILURE_WINDOW_S,
       }),
