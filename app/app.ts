@@ -2,12 +2,16 @@ import { fileURLToPath } from 'node:url';
 import autoload from '@fastify/autoload';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import fp from 'fastify-plugin';
+import pubsub from './core/adapter/pubsub.js';
 import redis from './core/adapter/redis.js';
 import database from './core/database.js';
 import docs from './core/docs.js';
 import health from './core/health.js';
 import http, { OneLineLogController, requestIdFrom } from './core/http.js';
 import security from './core/security/index.js';
+import cache from './core/service/cache.js';
+import flags from './core/service/flags/index.js';
+import mutex from './core/service/mutex.js';
 import type { Settings } from './core/settings/index.js';
 import settingsPlugin from './core/settings/plugin.js';
 import users from './users/index.js';
@@ -55,8 +59,12 @@ export async function app(instance: FastifyInstance, opts: { settings: Settings 
 
   await instance.register(database);
   await instance.register(redis);
+  await instance.register(pubsub);
 
+  await instance.register(cache);
+  await instance.register(mutex);
   await instance.register(security);
+  await instance.register(flags);
 
   await instance.register(users);
 

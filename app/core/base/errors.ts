@@ -43,3 +43,7 @@ export function isUniqueViolation(error: unknown, constraint?: string): boolean 
   }
   return false;
 }
+
+export const LockTimeoutError = define('LOCK_TIMEOUT', 409, 'Another request holds %s; retry shortly');
+export const LockUnavailableError = define('LOCK_UNAVAILABLE', 503, 'The lock service is unavailable; retry shortly');
+export const FeatureDisabledError = define('FEATURE_DISABLED', 403, 'Feature %s is not enabled for you');

@@ -45,14 +45,13 @@ export default fp(
 
     const revocations = createRevocations({
       db: app.db,
-      redis: app.redis,
-      channel: `${settings.REDIS_PREFIX}session-revocations`,
+      pubsub: app.pubsub,
       accessTtlMs: settings.ACCESS_TOKEN_TTL_S * 1000,
       syncMs: settings.REVOCATION_SYNC_MS,
       log: app.log,
     });
     await revocations.start();
-    app.addHook('onClose', () => revocations.stop());
+    app.addHook('onClose', async () => revocations.stop());
 
     app.decorate(
       'sessions',
@@ -97,5 +96,5 @@ export default fp(
       if (request.actor.role !== role) throw new ForbiddenError(`This action requires the ${role} role`);
     });
   },
-  { name: 'security', dependencies: ['settings', 'database', 'redis'], fastify: '5.x' },
+  { name: 'security', dependencies: ['settings', 'database', 'redis', 'pubsub'], fastify: '5.x' },
 );

@@ -1,18 +1,19 @@
 import { gte, sql } from 'drizzle-orm';
 import type { FastifyBaseLogger } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { PubSub } from '../adapter/pubsub.js';
 import type { Db } from '../database.js';
 import { sessions } from './model.js';
 
 export interface RevocationOptions {
   db: Db;
-  redis: Redis | null;
-  channel: string;
+  pubsub: PubSub;
   /** How long an access token lives: a revoked session must be remembered at least that long. */
   accessTtlMs: number;
   syncMs: number;
   log: FastifyBaseLogger;
 }
+
+const CHANNEL = 'session-revocations';
 
 // Allowance for clocks of different instances and the database disagreeing a little.
 const SKEW_MS = 30_000;
@@ -22,9 +23,8 @@ const SKEW_MS = 30_000;
  * call. PostgreSQL is the source of truth (sessions.revoked_at); a change reaches every instance
  * through Redis pub/sub at once, and a periodic re-read of recent revocations covers a missed message.
  */
-export function createRevocations({ db, redis, channel, accessTtlMs, syncMs, log }: RevocationOptions) {
+export function createRevocations({ db, pubsub, accessTtlMs, syncMs, log }: RevocationOptions) {
   const revoked = new Map<string, number>(); // session id -> forget after (ms epoch)
-  let subscriber: Redis | undefined;
   let timer: NodeJS.Timeout | undefined;
   let syncedUntil: Date | undefined;
 
@@ -53,27 +53,20 @@ export function createRevocations({ db, redis, channel, accessTtlMs, syncMs, log
     async announce(sids: string[]) {
       if (sids.length === 0) return;
       for (const sid of sids) remember(sid);
-      if (redis) {
-        await redis.publish(channel, JSON.stringify(sids)).catch((error: Error) => {
-          log.warn({ err: error }, 'could not broadcast a session revocation; other instances pick it up at the next sync');
-        });
-      }
+      await pubsub.publish(CHANNEL, JSON.stringify(sids)).catch((error: Error) => {
+        log.warn({ err: error }, 'could not broadcast a session revocation; other instances pick it up at the next sync');
+      });
     },
 
     async start() {
       // Listen first, then read: nothing revoked in between can be missed.
-      if (redis) {
-        subscriber = redis.duplicate();
-        subscriber.on('error', () => {});
-        subscriber.on('message', (_channel: string, message: string) => {
-          try {
-            for (const sid of JSON.parse(message) as string[]) remember(sid);
-          } catch {
-            log.warn({ channel }, 'ignored a malformed revocation message');
-          }
-        });
-        await subscriber.subscribe(channel);
-      }
+      await pubsub.subscribe(CHANNEL, (message) => {
+        try {
+          for (const sid of JSON.parse(message) as string[]) remember(sid);
+        } catch {
+          log.warn('ignored a malformed revocation message');
+        }
+      });
       await sync();
       timer = setInterval(() => {
         sync().catch((error: Error) => log.warn({ err: error }, 'revocation sync failed; retrying'));
@@ -81,9 +74,8 @@ export function createRevocations({ db, redis, channel, accessTtlMs, syncMs, log
       timer.unref();
     },
 
-    async stop() {
+    stop() {
       clearInterval(timer);
-      if (subscriber) await subscriber.quit().catch(() => subscriber?.disconnect());
     },
   };
 }

@@ -37,6 +37,7 @@ export const SettingsSchema = Type.Object({
   ACCESS_TOKEN_TTL_S: Type.Integer({ minimum: 30, maximum: 86_400 }),
   REFRESH_TOKEN_TTL_S: Type.Integer({ minimum: 60 }),
   REVOCATION_SYNC_MS: Type.Integer({ minimum: 100 }),
+  FLAGS_RESYNC_MS: Type.Integer({ minimum: 100, description: 'safety-net reload of feature flags' }),
 
   RATE_LIMIT_MAX: Type.Integer({ minimum: 0, description: 'requests per window per client address; 0 turns it off' }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 1000 }),
