@@ -1,5 +1,5 @@
 import { type Actor } from '../core/base/validator.js';
-import { EmailTakenError, InvalidCredentialsError, isUniqueViolation } from '../core/base/errors.js';
+import { EmailTakenError, InvalidCredentialsError, isUniqueViolation, UnauthorizedError } from '../core/base/errors.js';
 import { isoRequired } from '../core/base/service.js';
 import type { Db } from '../core/database.js';
 import type { LoginGuard } from '../core/security/login-guard.js';
@@ -71,6 +71,13 @@ export function createUsersService({ db, repository, validator, sessions, loginG
       await sessions.revoke(claims.sid, 'logout');
       const other = await sessions.sessionOf(refreshToken);
       if (other && other.userId === claims.sub && other.sid !== claims.sid) await sessions.revoke(other.sid, 'logout');
+    },
+
+    /** The caller. A token whose user no longer exists proves nothing: 401, not 404. */
+    async me(actor: Actor): Promise<User> {
+      const row = await repository.findById(actor.id);
+      if (!row) throw new UnauthorizedError('The user of this token no longer exists');
+      return toUser(row);
     },
 
     async get(actor: Actor, id: string): Promise<User> {

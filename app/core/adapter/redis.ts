@@ -22,13 +22,17 @@ export async function connectRedis(url: string, options: { keyPrefix?: string; n
     enableOfflineQueue: true,
   });
   // Without a listener ioredis prints every reconnect error; the readiness check reports the outage.
-  client.on('error', () => {});
+  let lastError: Error | undefined;
+  client.on('error', (error: Error) => {
+    lastError = error;
+  });
   try {
     await client.connect();
   } catch (error) {
     client.disconnect();
-    const where = new URL(url);
-    throw new Error(`Redis is unreachable at ${where.host}: ${(error as Error).message}`, { cause: error });
+    // connect() only says "Connection is closed"; the error event has the cause (ECONNREFUSED, auth, ...).
+    const reason = (lastError ?? (error as Error)).message;
+    throw new Error(`Redis is unreachable at ${new URL(url).host}: ${reason}`, { cause: error });
   }
   return client;
 }

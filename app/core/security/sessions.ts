@@ -1,8 +1,14 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { JWT } from '@fastify/jwt';
 import { and, eq, isNull } from 'drizzle-orm';
-import type { Role } from '../../users/model.js';
-import { InvalidTokenError, TokenExpiredError, TokenReusedError, TokenRevokedError } from '../base/errors.js';
+import { type Role, users } from '../../users/model.js';
+import {
+  InvalidCredentialsError,
+  InvalidTokenError,
+  TokenExpiredError,
+  TokenReusedError,
+  TokenRevokedError,
+} from '../base/errors.js';
 import type { Db, Executor } from '../database.js';
 import { refreshTokens, sessions } from './model.js';
 import type { Revocations } from './revocation.js';
@@ -67,9 +73,19 @@ export function createSessions({ db, jwt, revocations, accessTtlS, refreshTtlS }
   }
 
   return {
-    /** Starts a session for a user whose credentials were checked. */
+    /**
+     * Starts a session for a user whose credentials were checked. The user row is share-locked and
+     * must still be live: a deletion running at the same moment either waits for this session (and
+     * then revokes it) or has committed first (and then no session starts).
+     */
     start(user: { id: string; role: Role }): Promise<TokenPair> {
       return db.transaction(async (tx) => {
+        const [live] = await tx
+          .select({ id: users.id })
+          .from(users)
+          .where(and(eq(users.id, user.id), isNull(users.deletedAt)))
+          .for('share');
+        if (!live) throw new InvalidCredentialsError();
         const [session] = await tx.insert(sessions).values({ userId: user.id }).returning({ id: sessions.id });
         return issue(tx, (session as { id: string }).id, user);
       });

@@ -12,9 +12,9 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
     '/me',
     {
       onRequest: authenticate,
-      schema: { tags: ['users'], summary: 'The caller', security, response: { 200: UserSchema, ...errors(401, 404) } },
+      schema: { tags: ['users'], summary: 'The caller', security, response: { 200: UserSchema, ...errors(401) } },
     },
-    async (request) => users.get(request.actor, request.actor.id),
+    async (request) => users.me(request.actor),
   );
 
   app.get(
