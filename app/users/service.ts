@@ -52,13 +52,10 @@ export function createUsersService({ db, repository, validator, sessions, loginG
 
     /** Same answer for an unknown email and a wrong password; failures are counted per email and address. */
     async login(input: Login, clientIp: string) {
-      await loginGuard.check(input.email, clientIp);
+      await loginGuard.attempt(input.email, clientIp);
       const user = await repository.findByEmail(input.email);
-      if (!(await verifyPassword(user?.passwordHash, input.password)) || !user) {
-        await loginGuard.fail(input.email, clientIp);
-        throw new InvalidCredentialsError();
-      }
-      await loginGuard.reset(input.email, clientIp);
+      if (!(await verifyPassword(user?.passwordHash, input.password)) || !user) throw new InvalidCredentialsError();
+      await loginGuard.succeeded(input.email, clientIp);
       return sessions.start(user);
     },
 

@@ -1,7 +1,7 @@
 import { and, asc, count, desc, eq, isNotNull, isNull, type SQL, sql } from 'drizzle-orm';
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import type { Db, Executor } from '../database.js';
-import { NotFoundError, VersionConflictError } from './errors.js';
+import { ConflictError, isUniqueViolation, NotFoundError, VersionConflictError } from './errors.js';
 
 /** A table that spreads `commonColumns()`. */
 export type EntityTable = PgTable & {
@@ -116,12 +116,19 @@ export class BaseRepository<T extends EntityTable, Row = T['$inferSelect'], New 
     return rows[0];
   }
 
+  /** Brings a soft-deleted row back; CONFLICT when a live row has taken one of its unique values since. */
   async restore(id: string, tx: Executor = this.db): Promise<Row> {
-    const rows = (await tx
-      .update(this.table)
-      .set({ deletedAt: null, updatedAt: sql`now()`, version: sql`${this.table.version} + 1` } as never)
-      .where(and(eq(this.table.id, id), isNotNull(this.table.deletedAt)))
-      .returning()) as Row[];
+    let rows: Row[];
+    try {
+      rows = (await tx
+        .update(this.table)
+        .set({ deletedAt: null, updatedAt: sql`now()`, version: sql`${this.table.version} + 1` } as never)
+        .where(and(eq(this.table.id, id), isNotNull(this.table.deletedAt)))
+        .returning()) as Row[];
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new ConflictError(`${this.name} ${id} cannot be restored: a live one has the same unique value`);
+      throw error;
+    }
     if (!rows[0]) throw new NotFoundError(`deleted ${this.name} ${id} not found`);
     return rows[0];
   }
