@@ -54,8 +54,9 @@ if (import.meta.url.endsWith('.ts')) process.env.FASTIFY_AUTOLOAD_TYPESCRIPT ??=
 export async function app(instance: FastifyInstance, opts: { settings: Settings }) {
   await instance.register(settingsPlugin, { settings: opts.settings });
   await instance.register(http);
-  await instance.register(health);
+  // Docs first: swagger only sees routes added after it.
   await instance.register(docs);
+  await instance.register(health);
 
   await instance.register(database);
   await instance.register(redis);

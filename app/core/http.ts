@@ -148,9 +148,7 @@ export default fp(
     await app.register(rateLimit, {
       // Per instance, in memory: a shared store would add a network round trip to every request.
       // Credential guessing is limited across instances by the login guard (core/security).
-      global: settings.RATE_LIMIT_MAX > 0,
-      max: settings.RATE_LIMIT_MAX || 1,
-      timeWindow: settings.RATE_LIMIT_WINDOW_MS,
+      global: false,
       errorResponseBuilder: (_request, context) => {
         const error = new Error(`Rate limit exceeded; retry in ${context.after}`) as FastifyError;
         error.statusCode = 429;
@@ -158,6 +156,15 @@ export default fp(
         return error;
       },
     });
+    if (settings.RATE_LIMIT_MAX > 0) {
+      // An instance-level hook runs before every route's own onRequest hooks (authenticate), so
+      // rejected requests are counted too. Routes with their own limit (login) or none (health) opt out.
+      const limit = app.rateLimit({ max: settings.RATE_LIMIT_MAX, timeWindow: settings.RATE_LIMIT_WINDOW_MS });
+      app.addHook('onRequest', async (request, reply) => {
+        const own = (request.routeOptions.config as { rateLimit?: unknown }).rateLimit;
+        if (own === undefined) await limit.call(app, request, reply);
+      });
+    }
   },
   { name: 'http', dependencies: ['settings'], fastify: '5.x' },
 );

@@ -144,7 +144,7 @@ t.test('secrets are never echoed', async (t) => {
 
   const seed = settingsError(t, { SEED_ADMIN_EMAIL: 'admin@example.com', SEED_ADMIN_PASSWORD: 'short' });
   t.match(seed.message, /SEED_ADMIN_PASSWORD/);
-  t.notOk(seed.message.includes("'short'"), 'the password value is not in the message');
+  t.notOk(seed.message.includes('\'short\''), 'the password value is not in the message');
 
   const prod = settingsError(t, { APP_ENV: 'production', ...deployed, JWT_SECRET: shortSecret, PORT: 'abc' });
   t.match(prod.message, /JWT_SECRET/);

@@ -30,12 +30,17 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     // An empty variable counts as unset, so `FOO=` in an .env file cannot smuggle in an empty secret.
     if (value !== undefined && value !== '') fromEnv[name] = value;
   }
+  const problems: string[] = [];
+  // Conversion would quietly truncate 1.5 to 1: integers must be written as integers.
+  for (const [name, value] of Object.entries(fromEnv)) {
+    const schema = SettingsSchema.properties[name as keyof Settings] as { type?: string };
+    if (schema.type === 'integer' && !/^-?\d+$/.test(value.trim())) problems.push(`${name}: must be an integer (got '${value}')`);
+  }
   const raw = { ...base, ...overrides[appEnv], ...fromEnv, APP_ENV: appEnv };
   const converted = Value.Convert(SettingsSchema, raw) as Record<string, unknown>;
-
-  const problems: string[] = [];
   for (const error of Value.Errors(SettingsSchema, converted)) {
     const name = error.instancePath.split('/')[1] ?? '';
+    if (problems.some((p) => p.startsWith(`${name}: must be an integer`))) continue;
     const given = name in fromEnv ? ` (got '${redact(name, fromEnv[name] as string)}')` : '';
     if (error.keyword === 'required') {
       const missing = (error.params as { requiredProperties?: string[] }).requiredProperties ?? [];

@@ -1,0 +1,172 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { connect, createServer } from 'node:net';
+import t, { type Test } from 'tap';
+import { createHealth } from '../../app/core/health.js';
+import { build } from '../helpers/app.js';
+
+/** A TCP port nothing listens on (it was free a moment ago). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** One PING over a raw socket: true when a Redis server answers +PONG. */
+function pings(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let answer = '';
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.on('error', () => done(false));
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk) => {
+      answer += chunk.toString();
+      if (answer.includes('\r\n')) done(answer.startsWith('+PONG'));
+    });
+  });
+}
+
+/** A private redis-server of this test (never the machine's shared one), ready when the promise resolves. */
+async function startRedis(t: Test, port: number): Promise<ChildProcess> {
+  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: 'ignore',
+  });
+  t.teardown(() => stopRedis(server));
+  const exited = once(server, 'exit').then(() => {
+    throw new Error(`redis-server on port ${port} exited early`);
+  });
+  exited.catch(() => {});
+  for (let attempt = 0; attempt < 200; attempt++) {
+    if (server.exitCode !== null) await exited;
+    if (await pings(port)) return server;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`redis-server on port ${port} did not accept connections`);
+}
+
+async function stopRedis(server: ChildProcess) {
+  if (server.exitCode === null && server.signalCode === null) {
+    const exit = once(server, 'exit');
+    server.kill('SIGKILL');
+    await exit;
+  }
+}
+
+/** Polls /health/ready until it answers `status` (bounded). */
+async function readyBecomes(app: Awaited<ReturnType<typeof build>>, status: number, tries = 60) {
+  let response = await app.inject({ method: 'GET', url: '/health/ready' });
+  for (let i = 0; i < tries && response.statusCode !== status; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    response = await app.inject({ method: 'GET', url: '/health/ready' });
+  }
+  return response;
+}
+
+t.test('liveness and readiness on the real servers', async (t) => {
+  const app = await build(t);
+
+  const live = await app.inject({ method: 'GET', url: '/health/live' });
+  t.equal(live.statusCode, 200);
+  t.same(live.json(), { status: 'ok' });
+  t.ok(live.headers['x-request-id'], 'carries a request id');
+
+  const ready = await app.inject({ method: 'GET', url: '/health/ready' });
+  t.equal(ready.statusCode, 200);
+  const body = ready.json();
+  t.equal(body.status, 'ok');
+  t.match(body.checks, { db: 'ok', redis: 'ok' });
+  t.ok(Object.values(body.checks).every((v) => v === 'ok'), 'every check is ok');
+});
+
+t.test('Redis dying at runtime makes the service not ready, and its return makes it ready again', async (t) => {
+  const port = await freePort();
+  const redis = await startRedis(t, port);
+  const app = await build(t, { env: { REDIS_URL: `redis://127.0.0.1:${port}` } });
+  t.ok(app.redis, 'the app uses the private Redis');
+
+  const before = await app.inject({ method: 'GET', url: '/health/ready' });
+  t.equal(before.statusCode, 200);
+  t.match(before.json(), { status: 'ok', checks: { db: 'ok', redis: 'ok' } });
+
+  await stopRedis(redis);
+  const started = Date.now();
+  const down = await app.inject({ method: 'GET', url: '/health/ready' });
+  t.equal(down.statusCode, 503);
+  t.match(down.json(), { status: 'degraded', checks: { redis: 'down', db: 'ok' } });
+  t.ok(Date.now() - started < 5000, 'the readiness check does not hang on a dead dependency');
+
+  const live = await app.inject({ method: 'GET', url: '/health/live' });
+  t.equal(live.statusCode, 200, 'liveness is unaffected');
+
+  await startRedis(t, port);
+  const back = await readyBecomes(app, 200);
+  t.equal(back.statusCode, 200, 'ready again once Redis is back (ioredis reconnects)');
+  t.match(back.json(), { status: 'ok', checks: { db: 'ok', redis: 'ok' } });
+});
+
+t.test('createHealth', async (t) => {
+  t.test('reports each check and is ready only when all pass', async (t) => {
+    const health = createHealth();
+    health.add('a', async () => {});
+    health.add('b', async () => {
+      throw new Error('b is down');
+    });
+    t.same(await health.run(), { ready: false, checks: { a: 'ok', b: 'down' } });
+
+    const healthy = createHealth();
+    healthy.add('a', async () => 'PONG');
+    t.same(await healthy.run(), { ready: true, checks: { a: 'ok' } });
+    t.same(await createHealth().run(), { ready: true, checks: {} }, 'no checks: ready');
+  });
+
+  t.test('a check that never answers is down after the timeout', async (t) => {
+    const health = createHealth();
+    health.add('stuck', () => new Promise(() => {}));
+    health.add('fine', async () => {});
+    const started = Date.now();
+    t.same(await health.run(), { ready: false, checks: { stuck: 'down', fine: 'ok' } });
+    t.ok(Date.now() - started < 3000, 'bounded by the check timeout');
+  });
+
+  t.test('a name can be registered once', async (t) => {
+    const health = createHealth();
+    health.add('db', async () => {});
+    t.throws(() => health.add('db', async () => {}), { message: /already registered/ });
+  });
+});
+
+t.test('API documentation', async (t) => {
+  const app = await build(t);
+
+  const json = await app.inject({ method: 'GET', url: '/docs/json' });
+  t.equal(json.statusCode, 200);
+  t.match(json.headers['content-type'], /application\/json/);
+  const doc = json.json();
+  t.match(doc.openapi, /^3\./, 'an OpenAPI 3 document');
+  t.ok(doc.info?.title, 'has a title');
+  t.ok(doc.paths['/v1/auth/login'], 'documents /v1/auth/login');
+  t.ok(doc.paths['/v1/auth/login'].post, 'with its POST operation');
+  t.ok(doc.paths['/v1/auth/login'].post.requestBody, 'and its request body from the TypeBox schema');
+  t.ok(doc.components?.securitySchemes?.bearerAuth, 'declares bearer auth');
+
+  const ui = await app.inject({ method: 'GET', url: '/docs' });
+  t.equal(ui.statusCode, 200);
+  t.match(ui.headers['content-type'], /text\/html/);
+  t.match(ui.body, /swagger/i);
+});
+
+t.test('DOCS_ENABLED=false hides the documentation', async (t) => {
+  const app = await build(t, { env: { DOCS_ENABLED: 'false' } });
+  t.equal((await app.inject({ method: 'GET', url: '/docs/json' })).statusCode, 404);
+  t.equal((await app.inject({ method: 'GET', url: '/docs' })).statusCode, 404);
+  t.equal((await app.inject({ method: 'GET', url: '/health/live' })).statusCode, 200);
+});
