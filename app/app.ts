@@ -40,6 +40,9 @@ export function serverOptions(settings: Settings): FastifyServerOptions {
     bodyLimit: settings.BODY_LIMIT,
     trustProxy: settings.TRUST_PROXY,
     return503OnClosing: true,
+    // Embedded PostgreSQL (PGlite) starts and migrates in a few seconds, longer on a busy machine;
+    // a dead dependency still fails fast through its own connect timeout.
+    pluginTimeout: 60_000,
     forceCloseConnections: 'idle',
   };
 }
