@@ -52,10 +52,14 @@ export interface FlagsOptions {
 export function createFlags({ db, pubsub, log, resyncMs }: FlagsOptions) {
   let flags = new Map<string, FeatureFlagRow>();
   let timer: NodeJS.Timeout | undefined;
+  // Reloads overlap (pub/sub messages, the resync timer, puts). Only the latest one started may
+  // install its rows: an older SELECT finishing late must not bring back an older state.
+  let generation = 0;
 
   async function reload() {
+    const mine = ++generation;
     const rows = await db.select().from(featureFlags);
-    flags = new Map(rows.map((row) => [row.key, row]));
+    if (mine === generation) flags = new Map(rows.map((row) => [row.key, row]));
   }
   const reloadQuietly = () => reload().catch((error: Error) => log.warn({ err: error }, 'feature flags reload failed'));
 
@@ -101,7 +105,8 @@ export function createFlags({ db, pubsub, log, resyncMs }: FlagsOptions) {
         })
         .returning();
       const saved = row as FeatureFlagRow;
-      flags.set(key, saved);
+      // Re-read after the commit: supersedes any reload that started before it.
+      await reload();
       await pubsub.publish(CHANNEL, key).catch((error: Error) => {
         log.warn({ err: error }, 'could not announce a flag change; other instances reload within the resync period');
       });
