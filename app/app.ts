@@ -14,6 +14,8 @@ import flags from './core/service/flags/index.js';
 import mutex from './core/service/mutex.js';
 import type { Settings } from './core/settings/index.js';
 import settingsPlugin from './core/settings/plugin.js';
+import orders from './orders/index.js';
+import products from './products/index.js';
 import users from './users/index.js';
 
 /** Fastify server options for these settings. main.ts and the tests use the same ones. */
@@ -71,6 +73,8 @@ export async function app(instance: FastifyInstance, opts: { settings: Settings 
   await instance.register(flags);
 
   await instance.register(users);
+  await instance.register(products);
+  await instance.register(orders);
 
   await instance.register(autoload, {
     dir: fileURLToPath(new URL('./endpoints/v1', import.meta.url)),

@@ -47,3 +47,8 @@ export function isUniqueViolation(error: unknown, constraint?: string): boolean 
 export const LockTimeoutError = define('LOCK_TIMEOUT', 409, 'Another request holds %s; retry shortly');
 export const LockUnavailableError = define('LOCK_UNAVAILABLE', 503, 'The lock service is unavailable; retry shortly');
 export const FeatureDisabledError = define('FEATURE_DISABLED', 403, 'Feature %s is not enabled for you');
+
+export const SkuTakenError = define('SKU_TAKEN', 409, 'Another product already has sku %s');
+export const InsufficientStockError = define('INSUFFICIENT_STOCK', 409, 'Not enough stock for product %s');
+export const UnknownProductError = define('UNKNOWN_PRODUCT', 422, 'Product %s does not exist');
+export const InvalidTransitionError = define('INVALID_TRANSITION', 409, 'An order cannot go from %s to %s');

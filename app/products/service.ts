@@ -1,0 +1,90 @@
+import { isUniqueViolation, SkuTakenError } from '../core/base/errors.js';
+import { isoRequired } from '../core/base/service.js';
+import type { Executor } from '../core/database.js';
+import type { Cache } from '../core/service/cache.js';
+import type { ProductRow } from './model.js';
+import type { ProductsRepository, StockLine } from './repository.js';
+import type { CreateProduct, PatchProduct, Product, ProductListQuery } from './schema.js';
+import type { ProductsValidator } from './validator.js';
+
+export const toProduct = (row: ProductRow): Product => ({
+  id: row.id,
+  sku: row.sku,
+  name: row.name,
+  description: row.description,
+  priceCents: row.priceCents,
+  stock: row.stock,
+  version: row.version,
+  createdAt: isoRequired(row.createdAt),
+  updatedAt: isoRequired(row.updatedAt),
+});
+
+/** How long a product stays cached; writes invalidate it at once, this only bounds a missed invalidation. */
+export const PRODUCT_CACHE_TTL_MS = 60_000;
+export const cacheKey = (id: string) => `products:${id}`;
+
+interface Deps {
+  repository: ProductsRepository;
+  validator: ProductsValidator;
+  cache: Cache;
+}
+
+const skuTaken = (error: unknown, sku: string | undefined) =>
+  isUniqueViolation(error, 'products_sku_live_key') ? new SkuTakenError(sku ?? '') : error;
+
+/**
+ * The catalog. Reads of one product go through the cache; every write invalidates it AFTER its
+ * transaction commits, so no reader can re-cache the old row between the write and the commit.
+ */
+export function createProductsService({ repository, validator, cache }: Deps) {
+  const forget = (ids: Iterable<string>) => Promise.all([...new Set(ids)].map((id) => cache.delete(cacheKey(id))));
+
+  return {
+    get(id: string): Promise<Product> {
+      return cache.wrap(cacheKey(id), PRODUCT_CACHE_TTL_MS, async () => toProduct(await repository.getById(id)));
+    },
+
+    async list(query: ProductListQuery) {
+      const page = await repository.search(query);
+      return { items: page.items.map(toProduct), total: page.total, limit: query.limit, offset: query.offset };
+    },
+
+    async create(input: CreateProduct): Promise<Product> {
+      await validator.skuIsFree(input.sku);
+      try {
+        return toProduct(await repository.create({ ...input, description: input.description ?? null }));
+      } catch (error) {
+        throw skuTaken(error, input.sku);
+      }
+    },
+
+    async update(id: string, { version, ...patch }: PatchProduct): Promise<Product> {
+      if (patch.sku !== undefined) await validator.skuIsFree(patch.sku, id);
+      try {
+        const row = await repository.update(id, version, patch);
+        await forget([id]);
+        return toProduct(row);
+      } catch (error) {
+        throw skuTaken(error, patch.sku);
+      }
+    },
+
+    async remove(id: string): Promise<void> {
+      await repository.softDelete(id);
+      await forget([id]);
+    },
+
+    /**
+     * Stock moves for other services, inside THEIR transaction. They return the affected product ids:
+     * call `afterStockChange(ids)` once that transaction has committed.
+     */
+    stock: {
+      take: (line: StockLine, tx: Executor) => repository.takeStock(line, tx),
+      add: (productId: string, delta: number, tx: Executor) => repository.addStock(productId, delta, tx),
+      findLive: (ids: string[], tx: Executor) => repository.findLive(ids, tx),
+    },
+    afterStockChange: (ids: Iterable<string>) => forget(ids),
+  };
+}
+
+export type ProductsService = ReturnType<typeof createProductsService>;
