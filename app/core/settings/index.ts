@@ -68,6 +68,9 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       if (settings[key] === undefined) unique.push(`${key}: is required for ${settings.JWT_ALGORITHM}`);
     }
   }
+  if (settings.KAFKA_SASL_MECHANISM && (!settings.KAFKA_SASL_USERNAME || !settings.KAFKA_SASL_PASSWORD)) {
+    unique.push('KAFKA_SASL_USERNAME/KAFKA_SASL_PASSWORD: required with KAFKA_SASL_MECHANISM');
+  }
   if ((settings.SEED_ADMIN_EMAIL === undefined) !== (settings.SEED_ADMIN_PASSWORD === undefined)) {
     unique.push('SEED_ADMIN_EMAIL/SEED_ADMIN_PASSWORD: set both or neither');
   }

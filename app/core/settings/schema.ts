@@ -28,6 +28,14 @@ export const SettingsSchema = Type.Object({
   REDIS_PREFIX: Type.String({ pattern: '^[A-Za-z0-9:._-]*$' }),
 
   KAFKA_BROKERS: Type.Optional(Type.String({ minLength: 1, description: 'comma-separated host:port list' })),
+  KAFKA_CLIENT_ID: Type.String({ minLength: 1 }),
+  KAFKA_TOPIC_PREFIX: Type.String({ pattern: '^[A-Za-z0-9._-]*$', description: 'prefix of every topic name (tests isolate with it)' }),
+  KAFKA_TOPIC_PARTITIONS: Type.Integer({ minimum: 1, maximum: 1000 }),
+  KAFKA_TOPIC_REPLICATION: Type.Integer({ minimum: 1, maximum: 10 }),
+  KAFKA_SSL: Type.Boolean(),
+  KAFKA_SASL_MECHANISM: Type.Optional(Type.Enum(['plain', 'scram-sha-256', 'scram-sha-512'])),
+  KAFKA_SASL_USERNAME: Type.Optional(Type.String({ minLength: 1 })),
+  KAFKA_SASL_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
 
   JWT_ALGORITHM: Type.Enum(['HS256', 'RS256', 'ES256']),
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
