@@ -45,11 +45,15 @@ export class ProductsRepository extends BaseRepository<typeof products> {
     return rows[0];
   }
 
-  /** Adds to stock (cancelled order, inventory event); a negative delta stops at zero. Deleted products too. */
+  /**
+   * Adds to stock (cancelled order, inventory event); a negative delta stops at zero and the sum is
+   * capped at the column's maximum instead of failing. Deleted products too.
+   */
   async addStock(productId: string, delta: number, tx: Executor) {
+    const stock = sql`least(greatest(${products.stock}::bigint + ${delta}, 0), 2147483647)::integer`;
     const rows = await tx
       .update(products)
-      .set({ stock: sql`greatest(${products.stock} + ${delta}, 0)`, version: sql`${products.version} + 1`, updatedAt: sql`now()` })
+      .set({ stock, version: sql`${products.version} + 1`, updatedAt: sql`now()` })
       .where(eq(products.id, productId))
       .returning();
     return rows[0];
