@@ -12,6 +12,7 @@ import security from './core/security/index.js';
 import cache from './core/service/cache.js';
 import flags from './core/service/flags/index.js';
 import mutex from './core/service/mutex.js';
+import outbox from './core/service/outbox/index.js';
 import type { Settings } from './core/settings/index.js';
 import settingsPlugin from './core/settings/plugin.js';
 import orders from './orders/index.js';
@@ -71,6 +72,7 @@ export async function app(instance: FastifyInstance, opts: { settings: Settings 
   await instance.register(mutex);
   await instance.register(security);
   await instance.register(flags);
+  await instance.register(outbox);
 
   await instance.register(users);
   await instance.register(products);

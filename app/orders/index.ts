@@ -21,8 +21,9 @@ export default fp(
         validator: createOrdersValidator(),
         products: app.products,
         mutex: app.mutex,
+        outbox: app.outbox,
       }),
     );
   },
-  { name: 'orders', dependencies: ['database', 'mutex', 'products'], fastify: '5.x' },
+  { name: 'orders', dependencies: ['database', 'mutex', 'products', 'outbox'], fastify: '5.x' },
 );

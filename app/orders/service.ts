@@ -3,10 +3,11 @@ import {
   isUniqueViolation,
   UnknownProductError,
 } from '../core/base/errors.js';
-import { isoRequired } from '../core/base/service.js';
+import { isoRequired, type WriteContext } from '../core/base/service.js';
 import type { Actor } from '../core/base/validator.js';
 import type { Db, Executor } from '../core/database.js';
 import type { Mutex } from '../core/service/mutex.js';
+import type { Outbox } from '../core/service/outbox/service.js';
 import type { ProductsService } from '../products/service.js';
 import type { OrderItemRow, OrderRow, OrderStatus } from './model.js';
 import type { OrdersRepository } from './repository.js';
@@ -30,12 +31,13 @@ interface Deps {
   validator: OrdersValidator;
   products: ProductsService;
   mutex: Mutex;
+  outbox: Outbox;
 }
 
 // Long enough for the order transaction; waiters for the same key get the finished order.
 const IDEMPOTENCY_LOCK = { ttlMs: 10_000, waitMs: 10_000 };
 
-export function createOrdersService({ db, repository, validator, products, mutex }: Deps) {
+export function createOrdersService({ db, repository, validator, products, mutex, outbox }: Deps) {
   async function withItems(row: OrderRow, tx?: Executor): Promise<Order> {
     const items = await repository.itemsOf([row.id], tx);
     return toOrder(row, items.get(row.id) ?? []);
@@ -45,13 +47,19 @@ export function createOrdersService({ db, repository, validator, products, mutex
    * One status move: lock the row, check who may and whether the machine allows it, update guarded by
    * the version read, and (for cancellations) put the stock back, all in one transaction.
    */
-  async function move(id: string, to: OrderStatus, actor?: Actor): Promise<Order> {
+  async function move(id: string, to: OrderStatus, actor: Actor | undefined, context: WriteContext): Promise<Order> {
     let restocked: string[] = [];
     const order = await db.transaction(async (tx) => {
       const current = await repository.lock(id, tx);
       if (actor) validator.canSee(actor, current);
       validator.assertTransition(current.status, to);
       const moved = await repository.update(id, current.version, { status: to }, tx);
+      await outbox.add(tx, {
+        topic: 'orders.status-changed.v1',
+        key: id,
+        data: { orderId: id, from: current.status, to },
+        correlationId: context.correlationId,
+      });
       const result = await withItems(moved, tx);
       if (to === 'cancelled') {
         const lines = [...result.items].sort((a, b) => a.productId.localeCompare(b.productId));
@@ -60,11 +68,12 @@ export function createOrdersService({ db, repository, validator, products, mutex
       }
       return result;
     });
+    outbox.wake();
     await products.afterStockChange(restocked);
     return order;
   }
 
-  async function place(actor: Actor, input: CreateOrder, idempotencyKey: string): Promise<Order> {
+  async function place(actor: Actor, input: CreateOrder, idempotencyKey: string, context: WriteContext): Promise<Order> {
     // Sorted by product id: concurrent orders lock products in one order, so they cannot deadlock.
     const lines = [...input.items].sort((a, b) => a.productId.localeCompare(b.productId));
     const order = await db.transaction(async (tx) => {
@@ -80,8 +89,15 @@ export function createOrdersService({ db, repository, validator, products, mutex
       }
       const totalCents = items.reduce((sum, item) => sum + item.quantity * item.unitPriceCents, 0);
       const row = await repository.insert({ userId: actor.id, idempotencyKey, totalCents, items }, tx);
+      await outbox.add(tx, {
+        topic: 'orders.created.v1',
+        key: row.id,
+        data: { orderId: row.id, userId: row.userId, items, totalCents },
+        correlationId: context.correlationId,
+      });
       return toOrder(row, items);
     });
+    outbox.wake();
     await products.afterStockChange(lines.map((line) => line.productId));
     return order;
   }
@@ -92,13 +108,18 @@ export function createOrdersService({ db, repository, validator, products, mutex
      * first order back (`created: false`). The mutex makes repeats wait for the first; the unique
      * index on (user, key) holds even without it (another instance on a stand-in mutex, a restart).
      */
-    async create(actor: Actor, input: CreateOrder, idempotencyKey: string): Promise<{ order: Order; created: boolean }> {
+    async create(
+      actor: Actor,
+      input: CreateOrder,
+      idempotencyKey: string,
+      context: WriteContext = {},
+    ): Promise<{ order: Order; created: boolean }> {
       validator.distinctProducts(input);
       return mutex.withLock(`orders:idempotency:${actor.id}:${idempotencyKey}`, IDEMPOTENCY_LOCK, async () => {
         const existing = await repository.findByIdempotencyKey(actor.id, idempotencyKey);
         if (existing) return { order: await withItems(existing), created: false };
         try {
-          return { order: await place(actor, input, idempotencyKey), created: true };
+          return { order: await place(actor, input, idempotencyKey, context), created: true };
         } catch (error) {
           if (!isUniqueViolation(error, 'orders_user_idempotency_key')) throw error;
           const winner = await repository.findByIdempotencyKey(actor.id, idempotencyKey);
@@ -126,13 +147,13 @@ export function createOrdersService({ db, repository, validator, products, mutex
     },
 
     /** Owner or admin, from pending; the stock comes back in the same transaction. */
-    cancel: (actor: Actor, id: string) => move(id, 'cancelled', actor),
+    cancel: (actor: Actor, id: string, context: WriteContext = {}) => move(id, 'cancelled', actor, context),
     /** Admin only (the route checks the role): paid → shipped. */
-    ship: (id: string) => move(id, 'shipped'),
+    ship: (id: string, context: WriteContext = {}) => move(id, 'shipped', undefined, context),
     /** A payment arrived (payments.completed.v1): pending → paid. */
-    markPaid: (id: string) => move(id, 'paid'),
+    markPaid: (id: string, context: WriteContext = {}) => move(id, 'paid', undefined, context),
     /** A payment failed (payments.failed.v1): pending → cancelled, stock restored. */
-    markFailed: (id: string) => move(id, 'cancelled'),
+    markFailed: (id: string, context: WriteContext = {}) => move(id, 'cancelled', undefined, context),
   };
 }
 

@@ -20,6 +20,7 @@ export default fp(
       validator: createUsersValidator(repository),
       sessions: app.sessions,
       loginGuard: app.loginGuard,
+      outbox: app.outbox,
     });
     app.decorate('users', service);
 
@@ -29,5 +30,5 @@ export default fp(
       app.log.info({ email, outcome }, 'seed admin ensured');
     }
   },
-  { name: 'users', dependencies: ['database', 'security'], fastify: '5.x' },
+  { name: 'users', dependencies: ['database', 'security', 'outbox'], fastify: '5.x' },
 );

@@ -1,8 +1,9 @@
 import { type Actor } from '../core/base/validator.js';
 import { EmailTakenError, InvalidCredentialsError, isUniqueViolation, UnauthorizedError } from '../core/base/errors.js';
-import { isoRequired } from '../core/base/service.js';
-import type { Db } from '../core/database.js';
+import { isoRequired, type WriteContext } from '../core/base/service.js';
+import type { Db, Executor } from '../core/database.js';
 import type { LoginGuard } from '../core/security/login-guard.js';
+import type { Outbox } from '../core/service/outbox/service.js';
 import { hashPassword, verifyPassword } from '../core/security/password.js';
 import type { AccessClaims, Sessions } from '../core/security/sessions.js';
 import type { UserRow } from './model.js';
@@ -26,18 +27,24 @@ interface Deps {
   validator: UsersValidator;
   sessions: Sessions;
   loginGuard: LoginGuard;
+  outbox: Outbox;
 }
 
 /** Users and the identity flows built on them: registration, login, refresh, logout. */
-export function createUsersService({ db, repository, validator, sessions, loginGuard }: Deps) {
-  async function insert(input: Register, role: UserRow['role'] = 'user'): Promise<UserRow> {
+export function createUsersService({ db, repository, validator, sessions, loginGuard, outbox }: Deps) {
+  async function insert(input: Register, role: UserRow['role'], context: WriteContext): Promise<UserRow> {
     await validator.emailIsFree(input.email);
+    const passwordHash = await hashPassword(input.password);
     try {
-      return await repository.create({
-        email: input.email.trim(),
-        name: input.name,
-        passwordHash: await hashPassword(input.password),
-        role,
+      return await db.transaction(async (tx: Executor) => {
+        const user = await repository.create({ email: input.email.trim(), name: input.name, passwordHash, role }, tx);
+        await outbox.add(tx, {
+          topic: 'users.registered.v1',
+          key: user.id,
+          data: { userId: user.id, email: user.email },
+          correlationId: context.correlationId,
+        });
+        return user;
       });
     } catch (error) {
       if (isUniqueViolation(error, 'users_email_live_key')) throw new EmailTakenError();
@@ -46,8 +53,10 @@ export function createUsersService({ db, repository, validator, sessions, loginG
   }
 
   return {
-    async register(input: Register): Promise<User> {
-      return toUser(await insert(input));
+    async register(input: Register, context: WriteContext = {}): Promise<User> {
+      const user = toUser(await insert(input, 'user', context));
+      outbox.wake();
+      return user;
     },
 
     /** Same answer for an unknown email and a wrong password; failures are counted per email and address. */
@@ -126,7 +135,8 @@ export function createUsersService({ db, repository, validator, sessions, loginG
           return 'promoted';
         }
         try {
-          await insert({ email, password, name: 'Administrator' }, 'admin');
+          await insert({ email, password, name: 'Administrator' }, 'admin', {});
+          outbox.wake();
           return 'created';
         } catch (error) {
           // Another instance created it at the same moment: look again.

@@ -16,3 +16,8 @@ export const isoRequired = (value: Date): string => value.toISOString();
 
 /** Escapes LIKE wildcards so `?q=` matches literally. */
 export const likePattern = (q: string) => `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+
+/** What a write carries from the request that caused it: the request id becomes the events' correlationId. */
+export interface WriteContext {
+  correlationId?: string | undefined;
+}

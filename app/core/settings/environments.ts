@@ -22,6 +22,8 @@ export const base: Layer = {
   KAFKA_TOPIC_PARTITIONS: 4,
   KAFKA_TOPIC_REPLICATION: 1,
   KAFKA_SSL: false,
+  OUTBOX_POLL_MS: 500,
+  OUTBOX_BATCH_SIZE: 500,
   JWT_ALGORITHM: 'HS256',
   JWT_ISSUER: 'plinth',
   ACCESS_TOKEN_TTL_S: 900,
@@ -56,6 +58,7 @@ export const overrides: Record<AppEnv, Layer> = {
     RATE_LIMIT_MAX: 0,
     // Tests log in many users from one address; the ones about this limit set it themselves.
     LOGIN_RATE_LIMIT_MAX: 10_000,
+    OUTBOX_POLL_MS: 50,
     REVOCATION_SYNC_MS: 1000,
   },
   staging: {

@@ -36,6 +36,8 @@ export const SettingsSchema = Type.Object({
   KAFKA_SASL_MECHANISM: Type.Optional(Type.Enum(['plain', 'scram-sha-256', 'scram-sha-512'])),
   KAFKA_SASL_USERNAME: Type.Optional(Type.String({ minLength: 1 })),
   KAFKA_SASL_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
+  OUTBOX_POLL_MS: Type.Integer({ minimum: 10, description: 'how often the relay looks for events nobody woke it for' }),
+  OUTBOX_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 10_000 }),
 
   JWT_ALGORITHM: Type.Enum(['HS256', 'RS256', 'ES256']),
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),

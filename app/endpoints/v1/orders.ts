@@ -31,7 +31,9 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const { order, created } = await orders.create(request.actor, request.body, request.headers['idempotency-key']);
+      const { order, created } = await orders.create(request.actor, request.body, request.headers['idempotency-key'], {
+        correlationId: request.id,
+      });
       return reply.code(created ? 201 : 200).send(order);
     },
   );
@@ -78,7 +80,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: OrderSchema, ...errors(400, 401, 404, 409) },
       },
     },
-    async (request) => orders.cancel(request.actor, request.params.id),
+    async (request) => orders.cancel(request.actor, request.params.id, { correlationId: request.id }),
   );
 
   app.post(
@@ -93,7 +95,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: OrderSchema, ...errors(400, 401, 403, 404, 409) },
       },
     },
-    async (request) => orders.ship(request.params.id),
+    async (request) => orders.ship(request.params.id, { correlationId: request.id }),
   );
 };
 
