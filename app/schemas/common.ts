@@ -56,4 +56,9 @@ export type ErrorBody = Static<typeof ErrorSchema>;
 export const errors = (...statuses: number[]) =>
   Object.fromEntries(statuses.map((s) => [s, ErrorSchema])) as Record<number, typeof ErrorSchema>;
 
+/** For actions that take no input (POST /:id/cancel): no body, `{}` or `null`; any field is rejected. */
+export const EmptyBodySchema = Type.Union([Type.Object({}, { additionalProperties: false }), Type.Null()], {
+  description: 'no body, or an empty object',
+});
+
 export const NoContentSchema = Type.Null({ description: 'No content' });

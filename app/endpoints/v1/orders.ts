@@ -6,7 +6,7 @@ import {
   OrderPageSchema,
   OrderSchema,
 } from '../../orders/schema.js';
-import { errors, IdParamsSchema } from '../../schemas/common.js';
+import { EmptyBodySchema, errors, IdParamsSchema } from '../../schemas/common.js';
 
 export const autoPrefix = '/orders';
 
@@ -77,6 +77,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Cancel a pending order (owner or admin); its stock comes back',
         security,
         params: IdParamsSchema,
+        body: EmptyBodySchema,
         response: { 200: OrderSchema, ...errors(400, 401, 404, 409) },
       },
     },
@@ -92,6 +93,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Ship a paid order (admin)',
         security,
         params: IdParamsSchema,
+        body: EmptyBodySchema,
         response: { 200: OrderSchema, ...errors(400, 401, 403, 404, 409) },
       },
     },
