@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import autoload from '@fastify/autoload';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import fp from 'fastify-plugin';
+import kafka from './core/adapter/kafka.js';
 import pubsub from './core/adapter/pubsub.js';
 import redis from './core/adapter/redis.js';
 import database from './core/database.js';
@@ -67,6 +68,7 @@ export async function app(instance: FastifyInstance, opts: { settings: Settings 
   await instance.register(database);
   await instance.register(redis);
   await instance.register(pubsub);
+  await instance.register(kafka);
 
   await instance.register(cache);
   await instance.register(mutex);

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { producedTopics } from '../../../schemas/events.js';
 import { createOutbox, type OutgoingMessage, type Outbox } from './service.js';
 
 declare module 'fastify' {
@@ -9,18 +10,17 @@ declare module 'fastify' {
 }
 
 /**
- * `app.outbox`: services add events in their transactions. The relay publishing them runs in every
- * process that has Kafka (`app.kafka`); a process without it only writes events.
+ * `app.outbox`: services add events in their transactions; the relay publishing them to Kafka runs in
+ * every process (API and worker), which is safe because relays claim rows with SKIP LOCKED.
  */
 export default fp(
   async (app: FastifyInstance) => {
     const { settings } = app;
-    const kafka = app.hasDecorator('kafka') ? app.kafka : undefined;
+    const { kafka } = app;
     const outbox = createOutbox({
       db: app.db,
       log: app.log.child({ service: 'outbox' }),
       publish: async (messages) => {
-        if (!kafka) throw new Error('no Kafka producer in this process');
         const byTopic = new Map<string, OutgoingMessage[]>();
         for (const message of messages) byTopic.set(message.topic, [...(byTopic.get(message.topic) ?? []), message]);
         await Promise.all(
@@ -33,11 +33,12 @@ export default fp(
       batchSize: settings.OUTBOX_BATCH_SIZE,
     });
     app.decorate('outbox', outbox);
-    if (kafka) {
-      app.addHook('onReady', async () => outbox.start());
-      // Runs before the Kafka adapter's own onClose (hooks run in reverse), so the last batch is flushed.
-      app.addHook('onClose', async () => outbox.stop());
-    }
+    app.addHook('onReady', async () => {
+      await kafka.ensureTopics(Object.keys(producedTopics).map((topic) => kafka.topic(topic)));
+      outbox.start();
+    });
+    // Fastify closes plugins in reverse order: the relay stops (finishing its batch) before Kafka closes.
+    app.addHook('onClose', async () => outbox.stop());
   },
-  { name: 'outbox', dependencies: ['settings', 'database'], fastify: '5.x' },
+  { name: 'outbox', dependencies: ['settings', 'database', 'kafka'], fastify: '5.x' },
 );
