@@ -11,6 +11,7 @@ import health from './core/health.js';
 import http, { OneLineLogController, requestIdFrom } from './core/http.js';
 import security from './core/security/index.js';
 import cache from './core/service/cache.js';
+import consumers from './core/service/consumers/index.js';
 import flags from './core/service/flags/index.js';
 import mutex from './core/service/mutex.js';
 import outbox from './core/service/outbox/index.js';
@@ -58,11 +59,19 @@ if (import.meta.url.endsWith('.ts')) process.env.FASTIFY_AUTOLOAD_TYPESCRIPT ??=
  * The whole service as one plugin, in the order design.md gives: core adapters (awaited, so a dead
  * dependency fails start-up), core services and security, entities, then the autoloaded endpoints.
  */
-export async function app(instance: FastifyInstance, opts: { settings: Settings }) {
-  await instance.register(settingsPlugin, { settings: opts.settings });
+export interface AppOptions {
+  settings: Settings;
+  /** `api` (default): HTTP routes, plus the consumers when the broker is embedded. `worker`: consumers, no routes. */
+  role?: 'api' | 'worker';
+}
+
+export async function app(instance: FastifyInstance, opts: AppOptions) {
+  const { settings } = opts;
+  const role = opts.role ?? 'api';
+  await instance.register(settingsPlugin, { settings });
   await instance.register(http);
   // Docs first: swagger only sees routes added after it.
-  await instance.register(docs);
+  if (role === 'api') await instance.register(docs);
   await instance.register(health);
 
   await instance.register(database);
@@ -79,6 +88,13 @@ export async function app(instance: FastifyInstance, opts: { settings: Settings 
   await instance.register(users);
   await instance.register(products);
   await instance.register(orders);
+
+  // With KAFKA_BROKERS set the consumers run in `npm run worker`; with the embedded broker of
+  // `npm start` they run here, so one process is the whole system.
+  if (role === 'worker' || (!settings.KAFKA_BROKERS && settings.CONSUMERS_IN_API)) {
+    await instance.register(consumers);
+  }
+  if (role === 'worker') return;
 
   await instance.register(autoload, {
     dir: fileURLToPath(new URL('./endpoints/v1', import.meta.url)),

@@ -1,9 +1,10 @@
 import {
+  AmountMismatchError,
   InsufficientStockError,
   isUniqueViolation,
   UnknownProductError,
 } from '../core/base/errors.js';
-import { isoRequired, type WriteContext } from '../core/base/service.js';
+import { afterCommit, isoRequired, type WriteContext } from '../core/base/service.js';
 import type { Actor } from '../core/base/validator.js';
 import type { Db, Executor } from '../core/database.js';
 import type { Mutex } from '../core/service/mutex.js';
@@ -47,12 +48,21 @@ export function createOrdersService({ db, repository, validator, products, mutex
    * One status move: lock the row, check who may and whether the machine allows it, update guarded by
    * the version read, and (for cancellations) put the stock back, all in one transaction.
    */
-  async function move(id: string, to: OrderStatus, actor: Actor | undefined, context: WriteContext): Promise<Order> {
+  async function move(
+    id: string,
+    to: OrderStatus,
+    actor: Actor | undefined,
+    context: WriteContext,
+    expectedTotalCents?: number,
+  ): Promise<Order> {
     let restocked: string[] = [];
-    const order = await db.transaction(async (tx) => {
+    const order = await (context.tx ?? db).transaction(async (tx) => {
       const current = await repository.lock(id, tx);
       if (actor) validator.canSee(actor, current);
       validator.assertTransition(current.status, to);
+      if (expectedTotalCents !== undefined && expectedTotalCents !== current.totalCents) {
+        throw new AmountMismatchError(String(expectedTotalCents), String(current.totalCents));
+      }
       const moved = await repository.update(id, current.version, { status: to }, tx);
       await outbox.add(tx, {
         topic: 'orders.status-changed.v1',
@@ -68,8 +78,10 @@ export function createOrdersService({ db, repository, validator, products, mutex
       }
       return result;
     });
-    outbox.wake();
-    await products.afterStockChange(restocked);
+    await afterCommit(context, async () => {
+      outbox.wake();
+      await products.afterStockChange(restocked);
+    });
     return order;
   }
 
@@ -150,8 +162,9 @@ export function createOrdersService({ db, repository, validator, products, mutex
     cancel: (actor: Actor, id: string, context: WriteContext = {}) => move(id, 'cancelled', actor, context),
     /** Admin only (the route checks the role): paid → shipped. */
     ship: (id: string, context: WriteContext = {}) => move(id, 'shipped', undefined, context),
-    /** A payment arrived (payments.completed.v1): pending → paid. */
-    markPaid: (id: string, context: WriteContext = {}) => move(id, 'paid', undefined, context),
+    /** A payment arrived (payments.completed.v1): pending → paid; the amount must equal the total. */
+    markPaid: (id: string, context: WriteContext & { amountCents?: number } = {}) =>
+      move(id, 'paid', undefined, context, context.amountCents),
     /** A payment failed (payments.failed.v1): pending → cancelled, stock restored. */
     markFailed: (id: string, context: WriteContext = {}) => move(id, 'cancelled', undefined, context),
   };

@@ -16,7 +16,7 @@ export default fp(
     const repository = new ProductsRepository(app.db);
     app.decorate(
       'products',
-      createProductsService({ repository, validator: createProductsValidator(repository), cache: app.cache }),
+      createProductsService({ db: app.db, repository, validator: createProductsValidator(repository), cache: app.cache }),
     );
   },
   { name: 'products', dependencies: ['database', 'cache'], fastify: '5.x' },

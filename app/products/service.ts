@@ -1,6 +1,6 @@
-import { isUniqueViolation, SkuTakenError } from '../core/base/errors.js';
-import { isoRequired } from '../core/base/service.js';
-import type { Executor } from '../core/database.js';
+import { isUniqueViolation, NotFoundError, SkuTakenError } from '../core/base/errors.js';
+import { afterCommit, isoRequired, type WriteContext } from '../core/base/service.js';
+import type { Db, Executor } from '../core/database.js';
 import type { Cache } from '../core/service/cache.js';
 import type { ProductRow } from './model.js';
 import type { ProductsRepository, StockLine } from './repository.js';
@@ -24,6 +24,7 @@ export const PRODUCT_CACHE_TTL_MS = 60_000;
 export const cacheKey = (id: string) => `products:${id}`;
 
 interface Deps {
+  db: Db;
   repository: ProductsRepository;
   validator: ProductsValidator;
   cache: Cache;
@@ -36,7 +37,7 @@ const skuTaken = (error: unknown, sku: string | undefined) =>
  * The catalog. Reads of one product go through the cache; every write invalidates it AFTER its
  * transaction commits, so no reader can re-cache the old row between the write and the commit.
  */
-export function createProductsService({ repository, validator, cache }: Deps) {
+export function createProductsService({ db, repository, validator, cache }: Deps) {
   const forget = (ids: Iterable<string>) => Promise.all([...new Set(ids)].map((id) => cache.delete(cacheKey(id))));
 
   return {
@@ -72,6 +73,21 @@ export function createProductsService({ repository, validator, cache }: Deps) {
     async remove(id: string): Promise<void> {
       await repository.softDelete(id);
       await forget([id]);
+    },
+
+    /**
+     * Adds `delta` to the stock of the live product with this sku (an inventory event); the stock
+     * never goes below zero. Unknown sku → NOT_FOUND.
+     */
+    async adjustStockBySku(sku: string, delta: number, context: WriteContext = {}): Promise<Product> {
+      const row = await (context.tx ?? db).transaction(async (tx) => {
+        const product = await repository.findBySku(sku, tx);
+        if (!product) throw new NotFoundError(`No product has sku ${sku}`);
+        return repository.addStock(product.id, delta, tx);
+      });
+      const updated = row as ProductRow;
+      await afterCommit(context, () => forget([updated.id]));
+      return toProduct(updated);
     },
 
     /**

@@ -52,3 +52,4 @@ export const SkuTakenError = define('SKU_TAKEN', 409, 'Another product already h
 export const InsufficientStockError = define('INSUFFICIENT_STOCK', 409, 'Not enough stock for product %s');
 export const UnknownProductError = define('UNKNOWN_PRODUCT', 422, 'Product %s does not exist');
 export const InvalidTransitionError = define('INVALID_TRANSITION', 409, 'An order cannot go from %s to %s');
+export const AmountMismatchError = define('AMOUNT_MISMATCH', 422, 'Payment of %s cents does not match the order total of %s cents');

@@ -24,6 +24,9 @@ export const base: Layer = {
   KAFKA_SSL: false,
   OUTBOX_POLL_MS: 500,
   OUTBOX_BATCH_SIZE: 500,
+  CONSUMERS_IN_API: false,
+  CONSUMER_MAX_ATTEMPTS: 5,
+  CONSUMER_RETRY_BASE_MS: 200,
   JWT_ALGORITHM: 'HS256',
   JWT_ISSUER: 'plinth',
   ACCESS_TOKEN_TTL_S: 900,
@@ -43,6 +46,7 @@ const DEV_JWT_SECRET = 'plinth-local-development-secret-do-not-deploy';
 export const overrides: Record<AppEnv, Layer> = {
   local: {
     HOST: '127.0.0.1',
+    CONSUMERS_IN_API: true,
     LOG_LEVEL: 'info',
     CORS_ORIGINS: '*',
     DB_MIGRATE_ON_START: true,
@@ -59,6 +63,7 @@ export const overrides: Record<AppEnv, Layer> = {
     // Tests log in many users from one address; the ones about this limit set it themselves.
     LOGIN_RATE_LIMIT_MAX: 10_000,
     OUTBOX_POLL_MS: 50,
+    CONSUMER_RETRY_BASE_MS: 20,
     REVOCATION_SYNC_MS: 1000,
   },
   staging: {

@@ -38,6 +38,9 @@ export const SettingsSchema = Type.Object({
   KAFKA_SASL_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
   OUTBOX_POLL_MS: Type.Integer({ minimum: 10, description: 'how often the relay looks for events nobody woke it for' }),
   OUTBOX_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 10_000 }),
+  CONSUMERS_IN_API: Type.Boolean({ description: 'with the embedded broker only: run the consumers inside the API process' }),
+  CONSUMER_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 100 }),
+  CONSUMER_RETRY_BASE_MS: Type.Integer({ minimum: 1 }),
 
   JWT_ALGORITHM: Type.Enum(['HS256', 'RS256', 'ES256']),
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),

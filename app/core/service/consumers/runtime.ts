@@ -1,0 +1,188 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import type { KafkaJS } from '@confluentinc/kafka-javascript';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { Static, TSchema } from 'typebox';
+import { Value } from 'typebox/value';
+import { type Envelope, EnvelopeSchema } from '../../../schemas/events.js';
+import type { KafkaAdapter } from '../../adapter/kafka.js';
+import type { WriteContext } from '../../base/service.js';
+import type { Db } from '../../database.js';
+import { processedEvents } from './model.js';
+
+/** What a handler gets besides the event: the app's decorators and a context for its writes. */
+export interface HandlerContext {
+  app: FastifyInstance;
+  /** Pass to service calls: they join the handler's transaction and defer their post-commit work. */
+  write: Required<Pick<WriteContext, 'tx' | 'afterCommit'>> & Pick<WriteContext, 'correlationId'>;
+}
+
+/** One file in app/consumers/ exports one of these. */
+export interface ConsumerDefinition<S extends TSchema = TSchema> {
+  /** Stable name: the consumer group and the dedupe namespace. */
+  name: string;
+  /** The logical topic (without KAFKA_TOPIC_PREFIX). */
+  topic: string;
+  /** Schema of the envelope's `data`. */
+  data: S;
+  handle(event: Envelope<Static<S>>, context: HandlerContext): Promise<void>;
+}
+
+export const defineConsumer = <S extends TSchema>(definition: ConsumerDefinition<S>) => definition;
+
+export interface ConsumerStats {
+  processed: number;
+  duplicates: number;
+  failed: number;
+  dlq: number;
+}
+
+export interface RuntimeOptions {
+  app: FastifyInstance;
+  kafka: KafkaAdapter;
+  db: Db;
+  log: FastifyBaseLogger;
+  definitions: ConsumerDefinition[];
+  groupPrefix: string;
+  /** Attempts for an error that may pass (database down, deadlock) before the message goes to the DLQ. */
+  maxAttempts: number;
+  /** First retry delay; doubles on each attempt. */
+  retryBaseMs: number;
+}
+
+type Message = KafkaJS.KafkaMessage;
+
+/** A failure retrying cannot fix: a typed 4xx error (unknown order, wrong amount, invalid transition). */
+const isPermanent = (error: unknown) => {
+  const status = (error as { statusCode?: number }).statusCode;
+  return typeof status === 'number' && status >= 400 && status < 500;
+};
+
+const text = (value: Buffer | string | null | undefined) => (value == null ? undefined : value.toString());
+
+/**
+ * Runs consumers: decode + validate each message against its TypeBox schema, dedupe by envelope id
+ * (processed_events, written in the handler's transaction), retry with exponential backoff, and send
+ * what cannot be handled to `<topic>.dlq` with the original key and value plus x-error,
+ * x-original-topic, x-original-partition and x-original-offset. Offsets are committed only after
+ * success or DLQ; a bad message never stops the consumer. stop() lets in-flight messages finish,
+ * commits and leaves the groups.
+ */
+export function createConsumerRuntime(options: RuntimeOptions) {
+  const { app, kafka, db, log, definitions } = options;
+  const consumers: KafkaJS.Consumer[] = [];
+  const stats = new Map<string, ConsumerStats>(
+    definitions.map((d) => [d.name, { processed: 0, duplicates: 0, failed: 0, dlq: 0 }]),
+  );
+
+  async function toDlq(definition: ConsumerDefinition, topic: string, partition: number, message: Message, reason: string) {
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(message.headers ?? {})) {
+      const first = Array.isArray(value) ? value[0] : value;
+      if (first != null) headers[name] = first.toString();
+    }
+    await kafka.send(kafka.topic(`${definition.topic}.dlq`), [
+      {
+        key: message.key ?? null,
+        value: message.value ?? null,
+        headers: {
+          ...headers,
+          'x-error': reason.slice(0, 1000),
+          'x-original-topic': topic,
+          'x-original-partition': String(partition),
+          'x-original-offset': message.offset,
+        },
+      },
+    ]);
+    (stats.get(definition.name) as ConsumerStats).dlq += 1;
+    log.warn({ consumer: definition.name, topic, partition, offset: message.offset, reason }, 'message sent to the DLQ');
+  }
+
+  /** Decodes and validates; returns the envelope or the reason it is unusable. */
+  function decode(definition: ConsumerDefinition, message: Message): { event: Envelope } | { reason: string } {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text(message.value) ?? '');
+    } catch {
+      return { reason: 'not JSON' };
+    }
+    const schema = EnvelopeSchema(definition.topic, definition.data);
+    if (!Value.Check(schema, parsed)) {
+      const first = Value.Errors(schema, parsed)[0];
+      return { reason: `schema: ${first?.instancePath || '/'} ${first?.message ?? 'is invalid'}` };
+    }
+    return { event: parsed as Envelope };
+  }
+
+  async function handleOnce(definition: ConsumerDefinition, event: Envelope): Promise<'done' | 'duplicate'> {
+    const deferred: (() => Promise<unknown> | unknown)[] = [];
+    const outcome = await db.transaction(async (tx) => {
+      const fresh = await tx
+        .insert(processedEvents)
+        .values({ consumer: definition.name, eventId: event.id })
+        .onConflictDoNothing()
+        .returning({ id: processedEvents.eventId });
+      if (fresh.length === 0) return 'duplicate' as const;
+      await definition.handle(event, {
+        app,
+        write: { tx, afterCommit: (work) => deferred.push(work), correlationId: event.correlationId ?? event.id },
+      });
+      return 'done' as const;
+    });
+    for (const work of deferred) await work();
+    return outcome;
+  }
+
+  async function process(definition: ConsumerDefinition, topic: string, partition: number, message: Message) {
+    const counters = stats.get(definition.name) as ConsumerStats;
+    const decoded = decode(definition, message);
+    if ('reason' in decoded) return toDlq(definition, topic, partition, message, decoded.reason);
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const outcome = await handleOnce(definition, decoded.event);
+        if (outcome === 'duplicate') counters.duplicates += 1;
+        else counters.processed += 1;
+        return;
+      } catch (error) {
+        counters.failed += 1;
+        const reason = (error as Error).message;
+        if (isPermanent(error) || attempt >= options.maxAttempts) {
+          return toDlq(definition, topic, partition, message, `${(error as { code?: string }).code ?? 'ERROR'}: ${reason}`);
+        }
+        log.warn({ consumer: definition.name, attempt, err: error }, 'handler failed; retrying');
+        await delay(options.retryBaseMs * 2 ** (attempt - 1));
+      }
+    }
+  }
+
+  return {
+    async start() {
+      const topics = definitions.flatMap((d) => [kafka.topic(d.topic), kafka.topic(`${d.topic}.dlq`)]);
+      await kafka.ensureTopics(topics);
+      for (const definition of definitions) {
+        const consumer = kafka.createConsumer({ groupId: `${options.groupPrefix}.${definition.name}`, autoCommit: false });
+        consumers.push(consumer);
+        await consumer.connect();
+        await consumer.subscribe({ topics: [kafka.topic(definition.topic)] });
+        await consumer.run({
+          eachMessage: async ({ topic, partition, message }) => {
+            // Throws only when even the DLQ is unreachable: the message is then delivered again.
+            await process(definition, topic, partition, message);
+            await consumer.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
+          },
+        });
+      }
+      log.info({ consumers: definitions.map((d) => d.name) }, 'consumers running');
+    },
+
+    /** Finishes in-flight messages, commits, leaves the groups. */
+    async stop() {
+      await Promise.all(consumers.splice(0).map((consumer) => consumer.disconnect().catch(() => {})));
+    },
+
+    stats(): Record<string, ConsumerStats> {
+      return Object.fromEntries([...stats].map(([name, s]) => [name, { ...s }]));
+    },
+  };
+}
+
+export type ConsumerRuntime = ReturnType<typeof createConsumerRuntime>;
