@@ -2,8 +2,12 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { asyncApiDocument } from './asyncapi.js';
 
-/** OpenAPI 3 generated from the route schemas (TypeBox): /docs (UI) and /docs/json. */
+/**
+ * OpenAPI 3 generated from the route schemas (TypeBox): /docs (UI) and /docs/json; the AsyncAPI 3
+ * document of the Kafka topics, from the event schemas: /docs/asyncapi.json.
+ */
 export default fp(
   async (app: FastifyInstance) => {
     if (!app.settings.DOCS_ENABLED) return;
@@ -21,6 +25,9 @@ export default fp(
       refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
     });
     await app.register(swaggerUi, { routePrefix: '/docs' });
+
+    const events = asyncApiDocument(app.settings);
+    app.get('/docs/asyncapi.json', { schema: { hide: true } }, async () => events);
   },
   { name: 'docs', dependencies: ['settings'], fastify: '5.x' },
 );
