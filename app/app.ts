@@ -8,6 +8,7 @@ import redis from './core/adapter/redis.js';
 import database from './core/database.js';
 import docs from './core/docs.js';
 import health from './core/health.js';
+import metrics from './core/metrics.js';
 import http, { OneLineLogController, requestIdFrom } from './core/http.js';
 import security from './core/security/index.js';
 import cache from './core/service/cache.js';
@@ -70,6 +71,7 @@ export async function app(instance: FastifyInstance, opts: AppOptions) {
   const role = opts.role ?? 'api';
   await instance.register(settingsPlugin, { settings });
   await instance.register(http);
+  await instance.register(metrics);
   // Docs first: swagger only sees routes added after it.
   if (role === 'api') await instance.register(docs);
   await instance.register(health);

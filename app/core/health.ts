@@ -13,16 +13,26 @@ const CHECK_TIMEOUT_MS = 1000;
  */
 export function createHealth() {
   const checks = new Map<string, Check>();
+  const gauges = new Map<string, () => Promise<number>>();
   return {
     add(name: string, check: Check) {
       if (checks.has(name)) throw new Error(`readiness check '${name}' is already registered`);
       checks.set(name, check);
     },
-    async run(): Promise<{ ready: boolean; checks: Record<string, CheckResult> }> {
-      const entries = await Promise.all(
-        [...checks].map(async ([name, check]) => [name, await runWithTimeout(check)] as const),
-      );
-      return { ready: entries.every(([, r]) => r === 'ok'), checks: Object.fromEntries(entries) };
+    /** A number reported beside the checks (e.g. the outbox backlog); it never makes the service unready. */
+    addGauge(name: string, read: () => Promise<number>) {
+      gauges.set(name, read);
+    },
+    async run(): Promise<{ ready: boolean; checks: Record<string, CheckResult>; gauges: Record<string, number> }> {
+      const [entries, values] = await Promise.all([
+        Promise.all([...checks].map(async ([name, check]) => [name, await runWithTimeout(check)] as const)),
+        Promise.all([...gauges].map(async ([name, read]) => [name, await read().catch(() => -1)] as const)),
+      ]);
+      return {
+        ready: entries.every(([, r]) => r === 'ok'),
+        checks: Object.fromEntries(entries),
+        gauges: Object.fromEntries(values),
+      };
     },
   };
 }
@@ -48,6 +58,7 @@ declare module 'fastify' {
 const ReadySchema = Type.Object({
   status: Type.Enum(['ok', 'degraded']),
   checks: Type.Record(Type.String(), Type.Enum(['ok', 'down'])),
+  outboxBacklog: Type.Optional(Type.Integer({ description: 'events written but not yet published' })),
 });
 
 const plugin: FastifyPluginAsyncTypebox = async (app) => {
@@ -77,8 +88,8 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
       config: { rateLimit: false },
     },
     async (_request, reply) => {
-      const { ready, checks } = await app.health.run();
-      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'degraded', checks });
+      const { ready, checks, gauges } = await app.health.run();
+      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : 'degraded', checks, ...gauges });
     },
   );
 };

@@ -120,12 +120,12 @@ t.test('createHealth', async (t) => {
     health.add('b', async () => {
       throw new Error('b is down');
     });
-    t.same(await health.run(), { ready: false, checks: { a: 'ok', b: 'down' } });
+    t.same(await health.run(), { ready: false, checks: { a: 'ok', b: 'down' }, gauges: {} });
 
     const healthy = createHealth();
     healthy.add('a', async () => 'PONG');
-    t.same(await healthy.run(), { ready: true, checks: { a: 'ok' } });
-    t.same(await createHealth().run(), { ready: true, checks: {} }, 'no checks: ready');
+    t.same(await healthy.run(), { ready: true, checks: { a: 'ok' }, gauges: {} });
+    t.same(await createHealth().run(), { ready: true, checks: {}, gauges: {} }, 'no checks: ready');
   });
 
   t.test('a check that never answers is down after the timeout', async (t) => {
@@ -133,8 +133,18 @@ t.test('createHealth', async (t) => {
     health.add('stuck', () => new Promise(() => {}));
     health.add('fine', async () => {});
     const started = Date.now();
-    t.same(await health.run(), { ready: false, checks: { stuck: 'down', fine: 'ok' } });
+    t.same(await health.run(), { ready: false, checks: { stuck: 'down', fine: 'ok' }, gauges: {} });
     t.ok(Date.now() - started < 3000, 'bounded by the check timeout');
+  });
+
+  t.test('gauges are reported and never make the service unready', async (t) => {
+    const health = createHealth();
+    health.add('a', async () => {});
+    health.addGauge('backlog', async () => 7);
+    health.addGauge('broken', async () => {
+      throw new Error('cannot count');
+    });
+    t.same(await health.run(), { ready: true, checks: { a: 'ok' }, gauges: { backlog: 7, broken: -1 } });
   });
 
   t.test('a name can be registered once', async (t) => {

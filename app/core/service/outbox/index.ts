@@ -33,6 +33,7 @@ export default fp(
       batchSize: settings.OUTBOX_BATCH_SIZE,
     });
     app.decorate('outbox', outbox);
+    app.health.addGauge('outboxBacklog', () => outbox.backlog());
     app.addHook('onReady', async () => {
       await kafka.ensureTopics(Object.keys(producedTopics).map((topic) => kafka.topic(topic)));
       outbox.start();
@@ -40,5 +41,5 @@ export default fp(
     // Fastify closes plugins in reverse order: the relay stops (finishing its batch) before Kafka closes.
     app.addHook('onClose', async () => outbox.stop());
   },
-  { name: 'outbox', dependencies: ['settings', 'database', 'kafka'], fastify: '5.x' },
+  { name: 'outbox', dependencies: ['settings', 'health', 'database', 'kafka'], fastify: '5.x' },
 );
