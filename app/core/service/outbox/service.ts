@@ -24,9 +24,25 @@ export interface OutboxOptions {
   batchSize: number;
   /** Sent rows older than this are deleted by the relay. */
   retentionMs?: number;
+  /** A batch not acknowledged within this is retried later (possibly published twice: at least once). */
+  publishTimeoutMs?: number;
 }
 
 const MAX_BACKOFF_MS = 30_000;
+
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`publish not acknowledged within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 const CLEANUP_EVERY_MS = 60_000;
 
 export function toMessage(row: Pick<OutboxRow, 'id' | 'topic' | 'key' | 'envelope'>): OutgoingMessage {
@@ -50,7 +66,15 @@ export function toMessage(row: Pick<OutboxRow, 'id' | 'topic' | 'key' | 'envelop
  * FOR UPDATE SKIP LOCKED, so several instances can run it, and only takes a key's oldest pending event:
  * the events of one key are published in the order they were written.
  */
-export function createOutbox({ db, log, publish, pollMs, batchSize, retentionMs = 24 * 3600 * 1000 }: OutboxOptions) {
+export function createOutbox({
+  db,
+  log,
+  publish,
+  pollMs,
+  batchSize,
+  retentionMs = 24 * 3600 * 1000,
+  publishTimeoutMs = 10_000,
+}: OutboxOptions) {
   let running = false;
   let loop: Promise<void> | undefined;
   let wakeUp: (() => void) | undefined;
@@ -71,6 +95,25 @@ export function createOutbox({ db, log, publish, pollMs, batchSize, retentionMs 
 
   /** Publishes one batch; returns how many events went out. */
   async function relayOnce(): Promise<number> {
+    let claimed: number[] = [];
+    try {
+      return await claimAndPublish((seqs) => {
+        claimed = seqs;
+      });
+    } catch (error) {
+      // The batch's transaction rolled back; note the failed attempt on its rows for whoever investigates.
+      if (claimed.length > 0) {
+        await db
+          .update(outbox)
+          .set({ attempts: sql`${outbox.attempts} + 1`, lastError: String((error as Error).message).slice(0, 1000) })
+          .where(inArray(outbox.seq, claimed))
+          .catch(() => {});
+      }
+      throw error;
+    }
+  }
+
+  async function claimAndPublish(onClaim: (seqs: number[]) => void): Promise<number> {
     return db.transaction(async (tx) => {
       const rows = await tx
         .select()
@@ -90,7 +133,9 @@ export function createOutbox({ db, log, publish, pollMs, batchSize, retentionMs 
         .limit(batchSize)
         .for('update', { skipLocked: true });
       if (rows.length === 0) return 0;
-      await publish(rows.map(toMessage));
+      onClaim(rows.map((row) => row.seq));
+      // Bounded: the rows stay locked while publishing, and a shutdown waits for this batch.
+      await withTimeout(publish(rows.map(toMessage)), publishTimeoutMs);
       await tx
         .update(outbox)
         .set({ sentAt: sql`now()`, attempts: sql`${outbox.attempts} + 1`, lastError: null })
