@@ -128,7 +128,13 @@ export function createConsumerRuntime(options: RuntimeOptions) {
       });
       return 'done' as const;
     });
-    for (const work of deferred) await work();
+    // The effect is committed: follow-up work (cache invalidation, waking the relay) must not make
+    // the message count as failed, since a retry would only find it already processed.
+    for (const work of deferred) {
+      await Promise.resolve()
+        .then(work)
+        .catch((error: Error) => log.warn({ err: error, consumer: definition.name }, 'post-commit work failed'));
+    }
     return outcome;
   }
 
