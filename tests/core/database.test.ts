@@ -2,7 +2,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eq, sql } from 'drizzle-orm';
@@ -14,18 +13,8 @@ import { loadSettings } from '../../app/core/settings/index.js';
 import { users } from '../../app/users/model.js';
 import { build, testSettings } from '../helpers/app.js';
 import { databaseUrl, POSTGRES_URL, testDatabaseUrl, uniqueName } from '../helpers/infra.js';
+import { freePort } from '../helpers/net.js';
 import { createUser } from '../helpers/users.js';
-
-/** A TCP port nothing listens on (it was free a moment ago). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 const migrationCount = async () =>
   (JSON.parse(await readFile(join(migrationsFolder, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] }).entries

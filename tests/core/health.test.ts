@@ -1,65 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { connect, createServer } from 'node:net';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { createHealth } from '../../app/core/health.js';
 import { build } from '../helpers/app.js';
-
-/** A TCP port nothing listens on (it was free a moment ago). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-/** One PING over a raw socket: true when a Redis server answers +PONG. */
-function pings(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    let answer = '';
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(500, () => done(false));
-    socket.on('error', () => done(false));
-    socket.on('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (chunk) => {
-      answer += chunk.toString();
-      if (answer.includes('\r\n')) done(answer.startsWith('+PONG'));
-    });
-  });
-}
-
-/** A private redis-server of this test (never the machine's shared one), ready when the promise resolves. */
-async function startRedis(t: Test, port: number): Promise<ChildProcess> {
-  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
-  t.teardown(() => stopRedis(server));
-  const exited = once(server, 'exit').then(() => {
-    throw new Error(`redis-server on port ${port} exited early`);
-  });
-  exited.catch(() => {});
-  for (let attempt = 0; attempt < 200; attempt++) {
-    if (server.exitCode !== null) await exited;
-    if (await pings(port)) return server;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`redis-server on port ${port} did not accept connections`);
-}
-
-async function stopRedis(server: ChildProcess) {
-  if (server.exitCode === null && server.signalCode === null) {
-    const exit = once(server, 'exit');
-    server.kill('SIGKILL');
-    await exit;
-  }
-}
+import { startRedisServer } from '../helpers/redis-server.js';
 
 /** Polls /health/ready until it answers `status` (bounded). */
 async function readyBecomes(app: Awaited<ReturnType<typeof build>>, status: number, tries = 60) {
@@ -88,16 +30,15 @@ t.test('liveness and readiness on the real servers', async (t) => {
 });
 
 t.test('Redis dying at runtime makes the service not ready, and its return makes it ready again', async (t) => {
-  const port = await freePort();
-  const redis = await startRedis(t, port);
-  const app = await build(t, { env: { REDIS_URL: `redis://127.0.0.1:${port}` } });
+  const redis = await startRedisServer(t);
+  const app = await build(t, { env: { REDIS_URL: redis.url } });
   t.ok(app.redis, 'the app uses the private Redis');
 
   const before = await app.inject({ method: 'GET', url: '/health/ready' });
   t.equal(before.statusCode, 200);
   t.match(before.json(), { status: 'ok', checks: { db: 'ok', redis: 'ok' } });
 
-  await stopRedis(redis);
+  await redis.stop();
   const started = Date.now();
   const down = await app.inject({ method: 'GET', url: '/health/ready' });
   t.equal(down.statusCode, 503);
@@ -107,7 +48,7 @@ t.test('Redis dying at runtime makes the service not ready, and its return makes
   const live = await app.inject({ method: 'GET', url: '/health/live' });
   t.equal(live.statusCode, 200, 'liveness is unaffected');
 
-  await startRedis(t, port);
+  await redis.restart();
   const back = await readyBecomes(app, 200);
   t.equal(back.statusCode, 200, 'ready again once Redis is back (ioredis reconnects)');
   t.match(back.json(), { status: 'ok', checks: { db: 'ok', redis: 'ok' } });

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyError, type FastifyInstance, type LightMyRequestResponse } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import t, { type Test } from 'tap';
 import { serverOptions } from '../../app/app.js';
 import {
@@ -12,22 +12,7 @@ import http, { requestIdFrom, toErrorBody } from '../../app/core/http.js';
 import { loadSettings } from '../../app/core/settings/index.js';
 import settingsPlugin from '../../app/core/settings/plugin.js';
 import { build } from '../helpers/app.js';
-
-/** Asserts the api.md error body and that the x-request-id header equals its requestId. */
-function assertErrorBody(t: Test, response: LightMyRequestResponse, statusCode: number, code: string) {
-  t.equal(response.statusCode, statusCode, `status ${statusCode}`);
-  t.match(response.headers['content-type'], /application\/json/);
-  const body = response.json();
-  t.equal(body.statusCode, statusCode);
-  t.equal(body.code, code);
-  t.type(body.error, 'string');
-  t.type(body.message, 'string');
-  t.ok(body.message.length > 0, 'has a message');
-  t.type(body.requestId, 'string');
-  t.ok(body.requestId.length > 0);
-  t.equal(response.headers['x-request-id'], body.requestId, 'x-request-id header equals the body requestId');
-  return body as { statusCode: number; code: string; error: string; message: string; requestId: string; details?: unknown };
-}
+import { expectError } from '../helpers/http.js';
 
 /** The http plugin alone on a bare instance (no database, no Redis), with extra routes that throw. */
 async function bareApp(t: Test, env: Record<string, string> = {}): Promise<FastifyInstance> {
@@ -60,7 +45,7 @@ t.test('on the whole app', async (t) => {
 
   t.test('an unknown route is a 404 in the error shape', async (t) => {
     const response = await app.inject({ method: 'GET', url: '/no/such/route?token=abc' });
-    const body = assertErrorBody(t, response, 404, 'NOT_FOUND');
+    const body = expectError(t, response, 404, 'NOT_FOUND');
     t.equal(body.error, 'Not Found');
     t.match(body.message, 'GET /no/such/route');
     t.notMatch(body.message, 'token=abc', 'the query string is not echoed');
@@ -68,8 +53,8 @@ t.test('on the whole app', async (t) => {
   });
 
   t.test('unknown routes under /v1 and other methods too', async (t) => {
-    assertErrorBody(t, await app.inject({ method: 'DELETE', url: '/v1/nothing-here' }), 404, 'NOT_FOUND');
-    assertErrorBody(t, await app.inject({ method: 'POST', url: '/health/live' }), 404, 'NOT_FOUND');
+    expectError(t, await app.inject({ method: 'DELETE', url: '/v1/nothing-here' }), 404, 'NOT_FOUND');
+    expectError(t, await app.inject({ method: 'POST', url: '/health/live' }), 404, 'NOT_FOUND');
   });
 
   t.test('x-request-id: a valid one is echoed', async (t) => {
@@ -111,7 +96,7 @@ t.test('on the whole app', async (t) => {
       headers: { 'content-type': 'application/json' },
       payload: '{"email": "a@example.com", ',
     });
-    const body = assertErrorBody(t, response, 400, 'INVALID_JSON');
+    const body = expectError(t, response, 400, 'INVALID_JSON');
     t.equal(body.error, 'Bad Request');
   });
 
@@ -133,7 +118,7 @@ t.test('on the whole app', async (t) => {
       headers: { 'content-type': 'text/xml' },
       payload: '<login/>',
     });
-    const body = assertErrorBody(t, response, 415, 'UNSUPPORTED_MEDIA_TYPE');
+    const body = expectError(t, response, 415, 'UNSUPPORTED_MEDIA_TYPE');
     t.equal(body.error, 'Unsupported Media Type');
   });
 
@@ -144,7 +129,7 @@ t.test('on the whole app', async (t) => {
       headers: { 'content-type': 'application/json' },
       payload: JSON.stringify({ email: 'a@example.com', password: 'x'.repeat(1_048_576) }),
     });
-    assertErrorBody(t, response, 413, 'PAYLOAD_TOO_LARGE');
+    expectError(t, response, 413, 'PAYLOAD_TOO_LARGE');
   });
 
   t.test('schema validation errors carry details', async (t) => {
@@ -153,7 +138,7 @@ t.test('on the whole app', async (t) => {
       url: '/v1/auth/register',
       payload: { email: 'not-an-email', password: 'correct-horse-battery', name: 'N', admin: true },
     });
-    const body = assertErrorBody(t, response, 400, 'VALIDATION_ERROR');
+    const body = expectError(t, response, 400, 'VALIDATION_ERROR');
     const details = body.details as { field: string; rule: string; message: string }[];
     t.ok(Array.isArray(details) && details.length >= 2, 'every problem is listed');
     t.ok(
@@ -203,7 +188,7 @@ t.test('BODY_LIMIT is configurable', async (t) => {
     url: '/v1/auth/login',
     payload: { email: 'nobody@example.com', password: 'x'.repeat(2000) },
   });
-  const body = assertErrorBody(t, large, 413, 'PAYLOAD_TOO_LARGE');
+  const body = expectError(t, large, 413, 'PAYLOAD_TOO_LARGE');
   t.equal(body.error, 'Payload Too Large');
 });
 
@@ -212,7 +197,7 @@ t.test('errors thrown by routes', async (t) => {
 
   t.test('a plain Error is an opaque 500', async (t) => {
     const response = await app.inject({ method: 'GET', url: '/boom', headers: { 'x-request-id': 'trace-500' } });
-    const body = assertErrorBody(t, response, 500, 'INTERNAL_ERROR');
+    const body = expectError(t, response, 500, 'INTERNAL_ERROR');
     t.equal(body.error, 'Internal Server Error');
     t.equal(body.requestId, 'trace-500');
     t.notMatch(response.body, 'hunter2', 'the thrown message does not leak');
@@ -222,20 +207,20 @@ t.test('errors thrown by routes', async (t) => {
 
   t.test('another 5xx keeps its status but not its message', async (t) => {
     const response = await app.inject({ method: 'GET', url: '/boom-status' });
-    const body = assertErrorBody(t, response, 502, 'INTERNAL_ERROR');
+    const body = expectError(t, response, 502, 'INTERNAL_ERROR');
     t.equal(body.error, 'Bad Gateway');
     t.notMatch(body.message, 'internals');
   });
 
   t.test('a deliberate 503 SERVICE_UNAVAILABLE says so', async (t) => {
     const response = await app.inject({ method: 'GET', url: '/unavailable' });
-    const body = assertErrorBody(t, response, 503, 'SERVICE_UNAVAILABLE');
+    const body = expectError(t, response, 503, 'SERVICE_UNAVAILABLE');
     t.equal(body.message, 'Payments are down; retry later');
   });
 
   t.test('a coded 4xx passes through', async (t) => {
     const response = await app.inject({ method: 'GET', url: '/conflict' });
-    const body = assertErrorBody(t, response, 409, 'CONFLICT');
+    const body = expectError(t, response, 409, 'CONFLICT');
     t.equal(body.message, 'That thing already exists');
     t.equal(body.error, 'Conflict');
   });
@@ -400,7 +385,7 @@ t.test('global rate limit with RATE_LIMIT_MAX=3', async (t) => {
       t.equal(response.statusCode, 401, `request ${i} is served (401 without a token)`);
     }
     const limited = await app.inject({ method: 'GET', url: '/v1/users/me', ...from });
-    const body = assertErrorBody(t, limited, 429, 'RATE_LIMITED');
+    const body = expectError(t, limited, 429, 'RATE_LIMITED');
     t.equal(body.error, 'Too Many Requests');
   });
 
@@ -415,7 +400,7 @@ t.test('global rate limit with RATE_LIMIT_MAX=3', async (t) => {
       t.equal(response.headers['x-ratelimit-remaining'], String(3 - i));
     }
     const limited = await refresh();
-    const body = assertErrorBody(t, limited, 429, 'RATE_LIMITED');
+    const body = expectError(t, limited, 429, 'RATE_LIMITED');
     t.equal(body.error, 'Too Many Requests');
     t.match(body.message, /retry/i);
     t.ok(limited.headers['retry-after'], 'retry-after header');

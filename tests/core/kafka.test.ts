@@ -1,5 +1,4 @@
-import { once } from 'node:events';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import ConfluentKafka, { type KafkaJS as KJS } from '@confluentinc/kafka-javascript';
 import Fastify from 'fastify';
 import { pino } from 'pino';
@@ -9,6 +8,7 @@ import health from '../../app/core/health.js';
 import { loadSettings } from '../../app/core/settings/index.js';
 import settingsPlugin from '../../app/core/settings/plugin.js';
 import { testSettings } from '../helpers/app.js';
+import { freePort } from '../helpers/net.js';
 
 const { KafkaJS } = ConfluentKafka;
 const PREFIX = `t${process.pid}.`;
@@ -26,17 +26,6 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** A TCP port nothing listens on (it was free a moment ago). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 function tcpConnects(address: string): Promise<boolean> {

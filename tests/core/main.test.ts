@@ -1,26 +1,15 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { REDIS_URL, testDatabaseUrl, testRedisPrefix } from '../helpers/infra.js';
+import { freePort } from '../helpers/net.js';
 
 /** The HTTP entry point run the way a deployment runs it: its own process, configured only by its environment. */
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const SECRET = 'a-production-secret-of-at-least-32-characters';
-
-/** A TCP port nothing listens on (it was free a moment ago). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 interface Main {
   child: ChildProcess;

@@ -1,6 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import Fastify from 'fastify';
 import { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
@@ -8,17 +6,8 @@ import plinth, { serverOptions } from '../../app/app.js';
 import { connectRedis } from '../../app/core/adapter/redis.js';
 import { build, testSettings } from '../helpers/app.js';
 import { REDIS_URL, testRedisPrefix } from '../helpers/infra.js';
-
-/** A TCP port nothing listens on (it was free a moment ago). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
+import { freePort } from '../helpers/net.js';
+import { pings, startRedisServer } from '../helpers/redis-server.js';
 
 /** A plain client on the shared test Redis, without any prefix, closed after the test. */
 async function plainClient(t: Test): Promise<Redis> {
@@ -113,36 +102,15 @@ t.test('the app uses REDIS_PREFIX and closes its clients on close', async (t) =>
 });
 
 t.test('closing the app does not hang when Redis is already gone', async (t) => {
-  const port = await freePort();
-  const server: ChildProcess = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' },
-  );
-  t.teardown(() => {
-    if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
-  });
-  // Ready when it answers a ping (bounded polling, no blind sleep).
-  const probe = new Redis(`redis://127.0.0.1:${port}`, { lazyConnect: true, retryStrategy: () => null });
-  probe.on('error', () => {});
-  let up = false;
-  for (let i = 0; i < 200 && !up; i++) {
-    up = await probe.connect().then(
-      () => true,
-      () => false,
-    );
-    if (!up) await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  t.ok(up, 'private redis-server is up');
-  probe.disconnect();
+  // Ready when it answers a PING (bounded polling, no blind sleep).
+  const server = await startRedisServer(t);
+  t.ok(await pings(server.port), 'private redis-server is up');
 
-  const settings = await testSettings({ env: { REDIS_URL: `redis://127.0.0.1:${port}` } });
+  const settings = await testSettings({ env: { REDIS_URL: server.url } });
   const app = Fastify(serverOptions(settings));
   await app.register(plinth, { settings });
   await app.ready();
-  const exit = once(server, 'exit');
-  server.kill('SIGKILL');
-  await exit;
+  await server.stop();
 
   const redis = app.redis;
   if (!redis) throw new Error('app.redis is null although REDIS_URL is set');

@@ -1,22 +1,13 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
-import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify';
-import t, { type Test } from 'tap';
+import Fastify, { type FastifyInstance } from 'fastify';
+import t from 'tap';
 import plinth, { serverOptions } from '../../app/app.js';
 import type { AccessClaims } from '../../app/core/security/sessions.js';
 import { build, testSettings } from '../helpers/app.js';
+import { expectError, expectValidation, ISO_UTC } from '../helpers/http.js';
 import { createAdmin, createUser, login, PASSWORD, registerUser, uniqueEmail } from '../helpers/users.js';
 
 /** POST /v1/auth/* and the access-token rules of api.md ("Auth — /v1/auth"), through app.inject(). */
-
-interface ErrorBody {
-  statusCode: number;
-  code: string;
-  error: string;
-  message: string;
-  requestId: string;
-  details?: { field: string; rule: string; message: string }[];
-}
 
 interface TokenPair {
   accessToken: string;
@@ -26,44 +17,6 @@ interface TokenPair {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
-
-/**
- * Asserts the api.md error shape: exactly statusCode/code/error/message/requestId (+ details for
- * validation errors), the HTTP reason phrase, and requestId equal to the x-request-id header.
- */
-function expectError(t: Test, response: LightMyRequestResponse, status: number, code?: string): ErrorBody {
-  t.equal(response.statusCode, status, `status ${status} (body: ${response.body})`);
-  t.match(response.headers['content-type'], /^application\/json/, 'error body is JSON');
-  const body = response.json() as ErrorBody;
-  const keys = Object.keys(body).sort();
-  const expected = ['code', 'error', 'message', 'requestId', 'statusCode'];
-  t.same(keys, body.details === undefined ? expected : [...expected, 'details'].sort(), 'exactly the api.md error fields');
-  t.equal(body.statusCode, status, 'statusCode in the body equals the HTTP status');
-  t.match(body.code, /^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$/, 'code is UPPER_SNAKE');
-  if (code) t.equal(body.code, code, `code ${code}`);
-  t.equal(body.error, STATUS_CODES[status], 'error is the HTTP reason phrase');
-  t.type(body.message, 'string');
-  t.ok(body.message.length > 0, 'message is not empty');
-  t.type(body.requestId, 'string');
-  t.ok(body.requestId.length > 0, 'requestId is not empty');
-  t.equal(body.requestId, response.headers['x-request-id'], 'requestId equals the x-request-id header');
-  return body;
-}
-
-/** Asserts a 400 VALIDATION_ERROR whose details name `field` (last segment of the detail's field path). */
-function expectValidation(t: Test, response: LightMyRequestResponse, field: string) {
-  const body = expectError(t, response, 400, 'VALIDATION_ERROR');
-  t.ok(Array.isArray(body.details) && body.details.length > 0, 'details are present');
-  const named = (body.details ?? []).filter((d) => d.field === field || d.field.endsWith(`.${field}`));
-  t.ok(named.length > 0, `details name the field '${field}' (got ${JSON.stringify(body.details)})`);
-  for (const d of named) {
-    t.type(d.rule, 'string');
-    t.ok(d.rule.length > 0, 'the detail names the rule');
-  }
-  return body;
-}
-
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 const me = (app: FastifyInstance, token: string) => app.inject({ method: 'GET', url: '/v1/users/me', headers: bearer(token) });
 const register = (app: FastifyInstance, payload: unknown) => app.inject({ method: 'POST', url: '/v1/auth/register', payload: payload as object });

@@ -1,21 +1,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
-import type { LightMyRequestResponse } from 'fastify';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { build } from '../helpers/app.js';
 import { createProduct, orderRequest } from '../helpers/catalog.js';
+import { expectError, ISO_UTC, type Page } from '../helpers/http.js';
 import { createAdmin, createUser, type TestUser } from '../helpers/users.js';
 
 /** /v1/orders as api.md writes it, through app.inject(), on PostgreSQL + Redis and on the embedded stand-ins. */
-
-interface ErrorBody {
-  statusCode: number;
-  code: string;
-  error: string;
-  message: string;
-  requestId: string;
-  details?: { field: string; rule: string; message: string }[];
-}
 
 interface Order {
   id: string;
@@ -28,31 +18,10 @@ interface Order {
   updatedAt?: string;
 }
 
-interface Page {
-  items: Order[];
-  total: number;
-  limit: number;
-  offset: number;
-}
-
-const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const ORDER_FIELDS = ['createdAt', 'id', 'items', 'status', 'totalCents', 'userId', 'version'];
 
 const newKey = () => randomBytes(8).toString('hex');
-
-/** The api.md error shape, the expected status and code, requestId equal to the x-request-id header. */
-function expectError(t: Test, response: LightMyRequestResponse, status: number, code: string): ErrorBody {
-  t.equal(response.statusCode, status, `status ${status} (body: ${response.body})`);
-  const body = response.json() as ErrorBody;
-  t.equal(body.code, code, `code ${code}`);
-  const expected = ['code', 'error', 'message', 'requestId', 'statusCode'];
-  t.same(Object.keys(body).sort(), body.details === undefined ? expected : [...expected, 'details'].sort(), 'the api.md error fields');
-  t.equal(body.statusCode, status);
-  t.equal(body.error, STATUS_CODES[status]);
-  t.equal(body.requestId, response.headers['x-request-id'], 'requestId equals the x-request-id header');
-  return body;
-}
 
 for (const embedded of [false, true]) {
   t.test(embedded ? 'embedded (PGlite, stand-ins)' : 'PostgreSQL + Redis', async (t) => {
@@ -72,7 +41,7 @@ for (const embedded of [false, true]) {
       app.inject({ method: 'GET', url: `/v1/orders${url}`, headers: user?.auth ?? {} });
     const post = (user: TestUser | undefined, url: string) =>
       app.inject({ method: 'POST', url: `/v1/orders${url}`, headers: user?.auth ?? {} });
-    const countOrders = async (user: TestUser) => ((await get(user, '')).json() as Page).total;
+    const countOrders = async (user: TestUser) => ((await get(user, '')).json() as Page<Order>).total;
     const setCheckout = (user: TestUser, flag: { enabled: boolean; rolloutPercent: number; allowUserIds?: string[] }) =>
       app.inject({ method: 'PUT', url: '/v1/feature-flags/orders.checkout', headers: user.auth, payload: flag });
 
@@ -290,7 +259,7 @@ for (const embedded of [false, true]) {
       t.test('a user sees its own orders only', async (t) => {
         const response = await get(alice, '');
         t.equal(response.statusCode, 200);
-        const page = response.json() as Page;
+        const page = response.json() as Page<Order>;
         t.same(page.items.map((o) => o.id).sort(), [a1.id, a2.id].sort());
         t.match(page, { total: 2, limit: 20, offset: 0 });
         t.same(page.items.find((o) => o.id === a2.id), a2, 'list items are whole orders');
@@ -303,31 +272,31 @@ for (const embedded of [false, true]) {
       });
 
       t.test('an admin sees all, ?userId= filters', async (t) => {
-        const all = (await get(admin, '?limit=100')).json() as Page;
+        const all = (await get(admin, '?limit=100')).json() as Page<Order>;
         for (const id of [a1.id, a2.id, b1.id]) t.ok(all.items.some((o) => o.id === id), `includes ${id}`);
-        const bobs = (await get(admin, `?userId=${bob.id}`)).json() as Page;
+        const bobs = (await get(admin, `?userId=${bob.id}`)).json() as Page<Order>;
         t.same(bobs.items.map((o) => o.id), [b1.id]);
         t.equal(bobs.total, 1);
-        const alices = (await get(admin, `?userId=${alice.id}&status=pending`)).json() as Page;
+        const alices = (await get(admin, `?userId=${alice.id}&status=pending`)).json() as Page<Order>;
         t.same(alices.items.map((o) => o.id), [a2.id], 'userId and status together');
       });
 
       t.test('?status= filters', async (t) => {
-        const cancelled = (await get(alice, '?status=cancelled')).json() as Page;
+        const cancelled = (await get(alice, '?status=cancelled')).json() as Page<Order>;
         t.same(cancelled.items.map((o) => o.id), [a1.id]);
         t.equal(cancelled.items[0]?.status, 'cancelled');
-        const pending = (await get(alice, '?status=pending')).json() as Page;
+        const pending = (await get(alice, '?status=pending')).json() as Page<Order>;
         t.same(pending.items.map((o) => o.id), [a2.id]);
         t.same((await get(alice, '?status=shipped')).json(), { items: [], total: 0, limit: 20, offset: 0 });
       });
 
       t.test('pagination and sort', async (t) => {
-        const first = (await get(alice, '?limit=1&sort=createdAt')).json() as Page;
+        const first = (await get(alice, '?limit=1&sort=createdAt')).json() as Page<Order>;
         t.same(first.items.map((o) => o.id), [a1.id]);
         t.match(first, { total: 2, limit: 1, offset: 0 });
-        const second = (await get(alice, '?limit=1&offset=1&sort=createdAt')).json() as Page;
+        const second = (await get(alice, '?limit=1&offset=1&sort=createdAt')).json() as Page<Order>;
         t.same(second.items.map((o) => o.id), [a2.id]);
-        const newest = (await get(alice, '?sort=-createdAt')).json() as Page;
+        const newest = (await get(alice, '?sort=-createdAt')).json() as Page<Order>;
         t.same(newest.items.map((o) => o.id), [a2.id, a1.id]);
       });
 

@@ -1,58 +1,14 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
-import type { LightMyRequestResponse } from 'fastify';
 import t, { type Test } from 'tap';
 import type { Product } from '../../app/products/schema.js';
 import { build } from '../helpers/app.js';
 import { createProduct, uniqueSku } from '../helpers/catalog.js';
+import { expectError, expectValidation, ISO_UTC, type Page } from '../helpers/http.js';
 import { createAdmin, createUser, type TestUser } from '../helpers/users.js';
 
 /** /v1/products as api.md writes it, through app.inject(), on PostgreSQL + Redis and on the embedded defaults. */
 
-interface ErrorBody {
-  statusCode: number;
-  code: string;
-  error: string;
-  message: string;
-  requestId: string;
-  details?: { field: string; rule: string; message: string }[];
-}
-
-interface Page {
-  items: Product[];
-  total: number;
-  limit: number;
-  offset: number;
-}
-
-const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 const tag = (prefix = 'p') => `${prefix}${randomBytes(3).toString('hex')}`;
-
-/**
- * Asserts the api.md error shape: exactly statusCode/code/error/message/requestId (+ details for
- * validation errors), the HTTP reason phrase, and requestId equal to the x-request-id header.
- */
-function expectError(t: Test, response: LightMyRequestResponse, status: number, code?: string): ErrorBody {
-  t.equal(response.statusCode, status, `status ${status} (body: ${response.body})`);
-  t.match(response.headers['content-type'], /^application\/json/, 'error body is JSON');
-  const body = response.json() as ErrorBody;
-  const expected = ['code', 'error', 'message', 'requestId', 'statusCode'];
-  t.same(Object.keys(body).sort(), body.details === undefined ? expected : [...expected, 'details'].sort(), 'the api.md error fields');
-  t.equal(body.statusCode, status, 'statusCode in the body equals the HTTP status');
-  if (code) t.equal(body.code, code, `code ${code}`);
-  t.equal(body.error, STATUS_CODES[status], 'error is the HTTP reason phrase');
-  t.ok(typeof body.message === 'string' && body.message.length > 0, 'a message');
-  t.equal(body.requestId, response.headers['x-request-id'], 'requestId equals the x-request-id header');
-  return body;
-}
-
-/** A 400 VALIDATION_ERROR whose details name `field` (the last segment of a detail's field path). */
-function expectValidation(t: Test, response: LightMyRequestResponse, field: string) {
-  const body = expectError(t, response, 400, 'VALIDATION_ERROR');
-  const named = (body.details ?? []).filter((d) => d.field === field || d.field.endsWith(`.${field}`));
-  t.ok(named.length > 0, `details name the field '${field}' (got ${JSON.stringify(body.details)})`);
-  return body;
-}
 
 /** A product as api.md describes it. */
 function expectProduct(t: Test, product: Product, expected: Partial<Product>) {
@@ -80,7 +36,7 @@ for (const embedded of [false, true]) {
     const page = async (url: string) => {
       const response = await get(url);
       if (response.statusCode !== 200) throw new Error(`GET ${url}: ${response.statusCode} ${response.body}`);
-      return response.json() as Page;
+      return response.json() as Page<Product>;
     };
     /** How many live products have `name` exactly; proves a refused write left nothing behind. */
     const countNamed = async (name: string) => (await page(`/v1/products?q=${encodeURIComponent(name)}`)).total;
@@ -95,7 +51,7 @@ for (const embedded of [false, true]) {
       t.test('the page shape {items,total,limit,offset} with the defaults, no token needed', async (t) => {
         const response = await get('/v1/products');
         t.equal(response.statusCode, 200, response.body);
-        const body = response.json() as Page;
+        const body = response.json() as Page<Product>;
         t.same(Object.keys(body).sort(), ['items', 'limit', 'offset', 'total']);
         t.equal(body.limit, 20, 'default limit 20');
         t.equal(body.offset, 0, 'default offset 0');

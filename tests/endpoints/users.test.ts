@@ -1,20 +1,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import t, { type Test } from 'tap';
 import { build } from '../helpers/app.js';
+import { expectError, expectValidation, ISO_UTC, type Page } from '../helpers/http.js';
 import { createAdmin, createUser, login, PASSWORD, registerUser, type TestUser } from '../helpers/users.js';
 
 /** /v1/users and the general HTTP rules of api.md (request ids, unknown routes), through app.inject(). */
-
-interface ErrorBody {
-  statusCode: number;
-  code: string;
-  error: string;
-  message: string;
-  requestId: string;
-  details?: { field: string; rule: string; message: string }[];
-}
 
 interface User {
   id: string;
@@ -26,46 +17,7 @@ interface User {
   updatedAt: string;
 }
 
-interface Page {
-  items: User[];
-  total: number;
-  limit: number;
-  offset: number;
-}
-
-const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
-
-/**
- * Asserts the api.md error shape: exactly statusCode/code/error/message/requestId (+ details for
- * validation errors), the HTTP reason phrase, and requestId equal to the x-request-id header.
- */
-function expectError(t: Test, response: LightMyRequestResponse, status: number, code?: string): ErrorBody {
-  t.equal(response.statusCode, status, `status ${status} (body: ${response.body})`);
-  t.match(response.headers['content-type'], /^application\/json/, 'error body is JSON');
-  const body = response.json() as ErrorBody;
-  const keys = Object.keys(body).sort();
-  const expected = ['code', 'error', 'message', 'requestId', 'statusCode'];
-  t.same(keys, body.details === undefined ? expected : [...expected, 'details'].sort(), 'exactly the api.md error fields');
-  t.equal(body.statusCode, status, 'statusCode in the body equals the HTTP status');
-  t.match(body.code, /^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$/, 'code is UPPER_SNAKE');
-  if (code) t.equal(body.code, code, `code ${code}`);
-  t.equal(body.error, STATUS_CODES[status], 'error is the HTTP reason phrase');
-  t.type(body.message, 'string');
-  t.ok(body.message.length > 0, 'message is not empty');
-  t.type(body.requestId, 'string');
-  t.ok(body.requestId.length > 0, 'requestId is not empty');
-  t.equal(body.requestId, response.headers['x-request-id'], 'requestId equals the x-request-id header');
-  return body;
-}
-
-/** Asserts a 400 VALIDATION_ERROR whose details name `field` (last segment of the detail's field path). */
-function expectValidation(t: Test, response: LightMyRequestResponse, field: string) {
-  const body = expectError(t, response, 400, 'VALIDATION_ERROR');
-  const named = (body.details ?? []).filter((d) => d.field === field || d.field.endsWith(`.${field}`));
-  t.ok(named.length > 0, `details name the field '${field}' (got ${JSON.stringify(body.details)})`);
-  return body;
-}
 
 /** A user object as api.md describes it: the fields, ISO timestamps, and never the password hash. */
 function expectUser(t: Test, user: User, expected: Partial<User>) {
@@ -124,7 +76,7 @@ t.test('GET /v1/users (admin list)', async (t) => {
   t.test('the page shape {items,total,limit,offset} with the defaults', async (t) => {
     const response = await get(app, '/v1/users', admin);
     t.equal(response.statusCode, 200, response.body);
-    const page = response.json() as Page;
+    const page = response.json() as Page<User>;
     t.same(Object.keys(page).sort(), ['items', 'limit', 'offset', 'total']);
     t.equal(page.limit, 20, 'default limit 20');
     t.equal(page.offset, 0, 'default offset 0');
@@ -136,30 +88,30 @@ t.test('GET /v1/users (admin list)', async (t) => {
   });
 
   t.test('?q= matches the email or the name', async (t) => {
-    const mail = (await get(app, `/v1/users?q=${emailTag}`, admin)).json() as Page;
+    const mail = (await get(app, `/v1/users?q=${emailTag}`, admin)).json() as Page<User>;
     t.equal(mail.total, 3);
     t.same(mail.items.map((u) => u.id).sort(), byEmail.map((u) => u.id).sort());
 
-    const named = (await get(app, `/v1/users?q=${encodeURIComponent(nameTag)}`, admin)).json() as Page;
+    const named = (await get(app, `/v1/users?q=${encodeURIComponent(nameTag)}`, admin)).json() as Page<User>;
     t.equal(named.total, 2);
     t.same(named.items.map((u) => u.id).sort(), byName.map((u) => u.id).sort());
 
-    const none = (await get(app, `/v1/users?q=${tag('nobody')}`, admin)).json() as Page;
+    const none = (await get(app, `/v1/users?q=${tag('nobody')}`, admin)).json() as Page<User>;
     t.same({ items: none.items, total: none.total }, { items: [], total: 0 });
 
     // Wildcards are searched literally, not as LIKE patterns.
-    const percent = (await get(app, `/v1/users?q=${encodeURIComponent('%')}`, admin)).json() as Page;
+    const percent = (await get(app, `/v1/users?q=${encodeURIComponent('%')}`, admin)).json() as Page<User>;
     t.equal(percent.total, 0, '% matches nothing literally');
   });
 
   t.test('?limit, ?offset and ?sort page through the matches', async (t) => {
-    const asc = (await get(app, `/v1/users?q=${emailTag}&sort=name`, admin)).json() as Page;
+    const asc = (await get(app, `/v1/users?q=${emailTag}&sort=name`, admin)).json() as Page<User>;
     t.same(
       asc.items.map((u) => u.name),
       ['Alice', 'Bob', 'Charlie'],
       'sorted by name ascending',
     );
-    const desc = (await get(app, `/v1/users?q=${emailTag}&sort=-name`, admin)).json() as Page;
+    const desc = (await get(app, `/v1/users?q=${emailTag}&sort=-name`, admin)).json() as Page<User>;
     t.same(
       desc.items.map((u) => u.name),
       ['Charlie', 'Bob', 'Alice'],
@@ -168,7 +120,7 @@ t.test('GET /v1/users (admin list)', async (t) => {
 
     const second = await get(app, `/v1/users?q=${emailTag}&sort=name&limit=1&offset=1`, admin);
     t.equal(second.statusCode, 200, second.body);
-    const page = second.json() as Page;
+    const page = second.json() as Page<User>;
     t.equal(page.limit, 1);
     t.equal(page.offset, 1);
     t.equal(page.total, 3, 'total counts all matches, not the page');
@@ -177,7 +129,7 @@ t.test('GET /v1/users (admin list)', async (t) => {
       [asc.items[1]?.id],
     );
 
-    const past = (await get(app, `/v1/users?q=${emailTag}&offset=3`, admin)).json() as Page;
+    const past = (await get(app, `/v1/users?q=${emailTag}&offset=3`, admin)).json() as Page<User>;
     t.same({ items: past.items, total: past.total }, { items: [], total: 3 });
 
     t.equal((await get(app, '/v1/users?limit=1', admin)).statusCode, 200, 'limit=1 accepted');
@@ -332,7 +284,7 @@ t.test('DELETE /v1/users/:id', async (t) => {
     t.equal(response.statusCode, 204, response.body);
     t.equal(response.body, '', 'no content');
     expectError(t, await get(app, `/v1/users/${target.id}`, admin), 404, 'NOT_FOUND');
-    const listed = (await get(app, `/v1/users?q=${encodeURIComponent(target.email)}`, admin)).json() as Page;
+    const listed = (await get(app, `/v1/users?q=${encodeURIComponent(target.email)}`, admin)).json() as Page<User>;
     t.equal(listed.total, 0, 'not listed anymore');
     expectError(t, await get(app, '/v1/users/me', target), 401);
     expectError(t, await get(app, `/v1/users/${target.id}`, target), 401);

@@ -1,21 +1,16 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { eq, type SQL, sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import t from 'tap';
-import { connectPostgres } from '../../app/core/adapter/postgres.js';
 import { orderItems, orders, type OrderStatus } from '../../app/orders/model.js';
 import { type NewOrder, OrdersRepository } from '../../app/orders/repository.js';
 import { products } from '../../app/products/model.js';
 import { users } from '../../app/users/model.js';
-import { testDatabaseUrl } from '../helpers/infra.js';
+import { connectTestDatabase } from '../helpers/db.js';
 
 /** OrdersRepository on this file's own real PostgreSQL database. */
 
-const connection = await connectPostgres({ url: await testDatabaseUrl(), poolMax: 6, applicationName: 'plinth-tests' });
-t.teardown(() => connection.close());
-const { db } = connection;
-/** Raw SQL rows; the driver-neutral Db type does not know postgres.js returns an array. */
-const query = async <Row>(statement: SQL) => [...((await db.execute(statement)) as unknown as Iterable<Row>)];
+const { db, query } = await connectTestDatabase(t, 6);
 const repository = new OrdersRepository(db);
 
 const hex = () => randomBytes(4).toString('hex');

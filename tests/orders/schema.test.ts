@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
-import type { TSchema } from 'typebox';
 import { Value } from 'typebox/value';
 import { orderStatuses } from '../../app/orders/model.js';
 import {
@@ -11,15 +10,12 @@ import {
   OrderSchema,
   orderSortFields,
 } from '../../app/orders/schema.js';
+import { errorsOf } from '../helpers/schema.js';
 
 /** Pure unit tests of the orders DTOs: what a route accepts and what it refuses, before any code runs. */
 
 const line = (quantity = 1, productId: string = randomUUID()) => ({ productId, quantity });
 const lines = (n: number) => Array.from({ length: n }, () => line());
-
-/** The rule and the path of every error the value has against the schema. */
-const errorsOf = (schema: TSchema, value: unknown) =>
-  [...Value.Errors(schema, value)].map((e) => ({ keyword: e.keyword, path: e.instancePath }));
 
 t.test('CreateOrderSchema', async (t) => {
   t.ok(Value.Check(CreateOrderSchema, { items: [line()] }), 'one line');

@@ -1,16 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import t from 'tap';
-import { connectPostgres } from '../../app/core/adapter/postgres.js';
 import { products } from '../../app/products/model.js';
 import { ProductsRepository } from '../../app/products/repository.js';
-import { testDatabaseUrl } from '../helpers/infra.js';
+import { connectTestDatabase } from '../helpers/db.js';
 
 /** ProductsRepository on this file's own real PostgreSQL database: search, sorting and the stock moves. */
 
-const connection = await connectPostgres({ url: await testDatabaseUrl(), poolMax: 12, applicationName: 'plinth-tests' });
-t.teardown(() => connection.close());
-const { db } = connection;
+const { db } = await connectTestDatabase(t, 12);
 const repository = new ProductsRepository(db);
 
 const MISSING_ID = '00000000-0000-4000-8000-000000000000';

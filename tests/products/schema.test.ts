@@ -1,5 +1,4 @@
 import t from 'tap';
-import type { TSchema } from 'typebox';
 import { Value } from 'typebox/value';
 import {
   CreateProductSchema,
@@ -9,15 +8,12 @@ import {
   ProductSchema,
   productSortFields,
 } from '../../app/products/schema.js';
+import { errorsOf } from '../helpers/schema.js';
 
 /** Pure unit tests of the products DTOs: what a route accepts and what it refuses, before any code runs. */
 
 const valid = { sku: 'ABC-123', name: 'A product', priceCents: 1250, stock: 10 };
 const MAX_INT = 2_147_483_647;
-
-/** The rule and the path of every error the value has against the schema. */
-const errorsOf = (schema: TSchema, value: unknown) =>
-  [...Value.Errors(schema, value)].map((e) => ({ keyword: e.keyword, path: e.instancePath }));
 
 const without = <T extends object>(value: T, field: keyof T) =>
   Object.fromEntries(Object.entries(value).filter(([key]) => key !== field));

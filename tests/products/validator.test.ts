@@ -1,15 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
-import { connectPostgres } from '../../app/core/adapter/postgres.js';
 import { ProductsRepository } from '../../app/products/repository.js';
 import { createProductsValidator } from '../../app/products/validator.js';
-import { testDatabaseUrl } from '../helpers/infra.js';
+import { connectTestDatabase } from '../helpers/db.js';
 
 /** The products business rules; skuIsFree asks the real repository on this file's own database. */
 
-const connection = await connectPostgres({ url: await testDatabaseUrl(), poolMax: 2, applicationName: 'plinth-tests' });
-t.teardown(() => connection.close());
-const repository = new ProductsRepository(connection.db);
+const { db } = await connectTestDatabase(t, 2);
+const repository = new ProductsRepository(db);
 const validator = createProductsValidator(repository);
 
 const sku = () => `val-${randomBytes(4).toString('hex')}`;

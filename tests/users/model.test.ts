@@ -1,37 +1,21 @@
 import { randomBytes } from 'node:crypto';
-import { eq, type SQL, sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import t from 'tap';
-import { connectPostgres } from '../../app/core/adapter/postgres.js';
 import { isUniqueViolation } from '../../app/core/base/errors.js';
 import { users } from '../../app/users/model.js';
-import { testDatabaseUrl } from '../helpers/infra.js';
+import { connectTestDatabase, enumLabelsOf, expectCommonColumns, indexDefinitionOf } from '../helpers/db.js';
+import { failure } from '../helpers/wait.js';
 
 /** The users table as the migrations create it, checked on this file's own real PostgreSQL database. */
 
-const connection = await connectPostgres({ url: await testDatabaseUrl(), poolMax: 4, applicationName: 'plinth-tests' });
-t.teardown(() => connection.close());
-const { db } = connection;
-/** Raw SQL rows; the driver-neutral Db type does not know postgres.js returns an array. */
-const query = async <Row>(statement: SQL) => [...((await db.execute(statement)) as unknown as Iterable<Row>)];
+const { db, query } = await connectTestDatabase(t, 4);
 
 const tag = () => randomBytes(4).toString('hex');
 const insertUser = (email: string) =>
   db.insert(users).values({ email, name: 'Model Test', passwordHash: 'not-a-hash' }).returning();
 
 t.test('the users table exists with the expected columns', async (t) => {
-  const columns = await query<{
-    column_name: string;
-    data_type: string;
-    udt_name: string;
-    is_nullable: 'YES' | 'NO';
-    column_default: string | null;
-  }>(sql`
-    select column_name, data_type, udt_name, is_nullable, column_default
-    from information_schema.columns
-    where table_schema = 'public' and table_name = 'users'
-    order by column_name`);
-  const byName = Object.fromEntries(columns.map((c) => [c.column_name, c]));
-
+  const byName = await expectCommonColumns(t, db, 'users');
   t.same(Object.keys(byName).sort(), [
     'created_at',
     'deleted_at',
@@ -43,39 +27,20 @@ t.test('the users table exists with the expected columns', async (t) => {
     'updated_at',
     'version',
   ]);
-  t.match(byName.id, { udt_name: 'uuid', is_nullable: 'NO' });
-  t.match(byName.id?.column_default, /gen_random_uuid\(\)/);
   t.match(byName.email, { data_type: 'text', is_nullable: 'NO' });
   t.match(byName.name, { data_type: 'text', is_nullable: 'NO' });
   t.match(byName.password_hash, { data_type: 'text', is_nullable: 'NO' });
   t.match(byName.role, { udt_name: 'user_role', is_nullable: 'NO' });
-  t.match(byName.version, { data_type: 'integer', is_nullable: 'NO' });
-  for (const name of ['created_at', 'updated_at'] as const) {
-    t.match(byName[name], { data_type: 'timestamp with time zone', is_nullable: 'NO' }, name);
-    t.match(byName[name]?.column_default, /now\(\)/, `${name} defaults to now()`);
-  }
-  t.match(byName.deleted_at, { data_type: 'timestamp with time zone', is_nullable: 'YES' });
 
-  const [primaryKey] = await query<{ column_name: string }>(sql`
-    select kcu.column_name
-    from information_schema.table_constraints tc
-    join information_schema.key_column_usage kcu using (constraint_schema, constraint_name)
-    where tc.table_name = 'users' and tc.constraint_type = 'PRIMARY KEY'`);
-  t.equal(primaryKey?.column_name, 'id', 'id is the primary key');
-
-  const labels = await query<{ label: string }>(sql`
-    select e.enumlabel as label from pg_enum e join pg_type ty on ty.oid = e.enumtypid
-    where ty.typname = 'user_role' order by e.enumsortorder`);
-  t.same(labels.map((l) => l.label), ['user', 'admin'], 'role is the user_role enum of user and admin');
+  t.same(await enumLabelsOf(db, 'user_role'), ['user', 'admin'], 'role is the user_role enum of user and admin');
 });
 
 t.test('users_email_live_key is a partial unique index on lower(email) of live users', async (t) => {
-  const [index] = await query<{ indexdef: string }>(sql`
-    select indexdef from pg_indexes where tablename = 'users' and indexname = 'users_email_live_key'`);
+  const index = await indexDefinitionOf(db, 'users', 'users_email_live_key');
   t.ok(index, 'the index exists');
-  t.match(index?.indexdef, /^CREATE UNIQUE INDEX/);
-  t.match(index?.indexdef, /lower\(email\)/);
-  t.match(index?.indexdef, /WHERE \(deleted_at IS NULL\)/);
+  t.match(index, /^CREATE UNIQUE INDEX/);
+  t.match(index, /lower\(email\)/);
+  t.match(index, /WHERE \(deleted_at IS NULL\)/);
 });
 
 t.test('a second live user with the same email in another case is rejected', async (t) => {
@@ -83,18 +48,12 @@ t.test('a second live user with the same email in another case is rejected', asy
   const [first] = await insertUser(email);
   t.ok(first);
 
-  const error = await insertUser(email.toLowerCase()).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
+  const error = await failure(insertUser(email.toLowerCase()));
   t.ok(error, 'the insert fails');
   t.ok(isUniqueViolation(error, 'users_email_live_key'), 'as a violation of users_email_live_key');
   t.notOk(isUniqueViolation(error, 'some_other_key'), 'and not of another constraint');
 
-  const error2 = await insertUser(email.toUpperCase()).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
+  const error2 = await failure(insertUser(email.toUpperCase()));
   t.ok(isUniqueViolation(error2, 'users_email_live_key'), 'upper case is the same email too');
 
   const [{ n } = { n: -1 }] = await query<{ n: number }>(
@@ -112,10 +71,7 @@ t.test('the same email is allowed again once the first user is soft-deleted', as
   t.ok(second, 'a new live user with that email is inserted');
   t.not(second?.id, first?.id);
 
-  const error = await insertUser(email).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
+  const error = await failure(insertUser(email));
   t.ok(isUniqueViolation(error, 'users_email_live_key'), 'but only one live user may hold it');
 
   // Two soft-deleted users with the same email do not conflict either.
@@ -145,12 +101,9 @@ t.test('role defaults to user, version to 1, timestamps to now, id to a fresh uu
 });
 
 t.test('role accepts only user and admin', async (t) => {
-  const error = await db
-    .execute(sql`insert into users (email, name, password_hash, role)
-      values (${`role-${tag()}@example.com`}, 'Role', 'x', 'root')`)
-    .then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+  const error = await failure(
+    db.execute(sql`insert into users (email, name, password_hash, role)
+      values (${`role-${tag()}@example.com`}, 'Role', 'x', 'root')`),
+  );
   t.ok(error, 'an unknown role is refused by the enum');
 });

@@ -1,18 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { eq, type SQL, sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import t from 'tap';
-import { connectPostgres } from '../../app/core/adapter/postgres.js';
 import { users } from '../../app/users/model.js';
 import { UsersRepository } from '../../app/users/repository.js';
-import { testDatabaseUrl } from '../helpers/infra.js';
+import { connectTestDatabase } from '../helpers/db.js';
 
 /** UsersRepository and the BaseRepository behaviour it inherits, on this file's own real PostgreSQL database. */
 
-const connection = await connectPostgres({ url: await testDatabaseUrl(), poolMax: 6, applicationName: 'plinth-tests' });
-t.teardown(() => connection.close());
-const { db } = connection;
-/** Raw SQL rows; the driver-neutral Db type does not know postgres.js returns an array. */
-const query = async <Row>(statement: SQL) => [...((await db.execute(statement)) as unknown as Iterable<Row>)];
+const { db, query } = await connectTestDatabase(t, 6);
 const repository = new UsersRepository(db);
 
 const MISSING_ID = '00000000-0000-4000-8000-000000000000';

@@ -1,5 +1,4 @@
 import t from 'tap';
-import type { TSchema } from 'typebox';
 import { Value } from 'typebox/value';
 import {
   LoginSchema,
@@ -12,14 +11,11 @@ import {
   UserSchema,
   userSortFields,
 } from '../../app/users/schema.js';
+import { errorsOf } from '../helpers/schema.js';
 
 /** Pure unit tests of the users DTOs: what a route accepts and what it refuses, before any code runs. */
 
 const valid = { email: 'ada@example.com', password: 'correct-horse', name: 'Ada Lovelace' };
-
-/** The rule and the path of every error the value has against the schema. */
-const errorsOf = (schema: TSchema, value: unknown) =>
-  [...Value.Errors(schema, value)].map((e) => ({ keyword: e.keyword, path: e.instancePath }));
 
 t.test('RegisterSchema', async (t) => {
   t.ok(Value.Check(RegisterSchema, valid), 'a complete registration is accepted');

@@ -1,16 +1,14 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import t from 'tap';
-import { connectPostgres } from '../../app/core/adapter/postgres.js';
 import type { Actor } from '../../app/core/base/validator.js';
 import { UsersRepository } from '../../app/users/repository.js';
 import { createUsersValidator } from '../../app/users/validator.js';
-import { testDatabaseUrl } from '../helpers/infra.js';
+import { connectTestDatabase } from '../helpers/db.js';
 
 /** The users business rules; emailIsFree asks the real repository on this file's own database. */
 
-const connection = await connectPostgres({ url: await testDatabaseUrl(), poolMax: 2, applicationName: 'plinth-tests' });
-t.teardown(() => connection.close());
-const repository = new UsersRepository(connection.db);
+const { db } = await connectTestDatabase(t, 2);
+const repository = new UsersRepository(db);
 const validator = createUsersValidator(repository);
 
 const self: Actor = { id: randomUUID(), role: 'user' };

@@ -1,8 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
-import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import t, { type Test } from 'tap';
@@ -15,6 +11,8 @@ import {
   createRedisCacheStore,
 } from '../../../app/core/service/cache.js';
 import { REDIS_URL, testRedisPrefix } from '../../helpers/infra.js';
+import { startRedisServer } from '../../helpers/redis-server.js';
+import { deferred, waitFor } from '../../helpers/wait.js';
 
 /**
  * The cache contract: the same tests against the in-process store and the Redis store (real Redis,
@@ -25,98 +23,6 @@ import { REDIS_URL, testRedisPrefix } from '../../helpers/infra.js';
 const silent = pino({ level: 'silent' });
 
 const tag = () => randomBytes(4).toString('hex');
-
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve: (value: T) => void;
-  reject: (error: Error) => void;
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (error: Error) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-/** Polls `check` every few ms until it holds; throws after `timeoutMs`. Returns the ms it took. */
-async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(5);
-  }
-  return Date.now() - started;
-}
-
-/** A TCP port nothing listens on (it was free a moment ago). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-interface OwnRedis {
-  url: string;
-  /** Kills the server and waits until it is gone. */
-  stop(): Promise<void>;
-  /** Starts a server again on the same port and waits until it accepts connections. */
-  restart(): Promise<void>;
-}
-
-/** A redis-server of this test's own on a free port (no persistence), killed after the test. */
-async function startOwnRedis(t: Test): Promise<OwnRedis> {
-  const port = await freePort();
-  const url = `redis://127.0.0.1:${port}`;
-  let child: ChildProcess | undefined;
-
-  async function start() {
-    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-      stdio: 'ignore',
-    });
-    child = proc;
-    let exited = false;
-    proc.once('exit', () => {
-      exited = true;
-    });
-    // Ready once it answers a PING: retry connecting, bounded.
-    await waitFor(
-      async () => {
-        if (exited) throw new Error(`redis-server on port ${port} exited at start`);
-        try {
-          const probe = await connectRedis(url);
-          const pong = await probe.ping();
-          probe.disconnect();
-          return pong === 'PONG';
-        } catch {
-          return false;
-        }
-      },
-      10_000,
-      `redis-server on port ${port}`,
-    );
-  }
-
-  async function stop() {
-    const proc = child;
-    child = undefined;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = once(proc, 'exit');
-    proc.kill('SIGKILL');
-    await exited;
-  }
-
-  t.teardown(stop);
-  await start();
-  return { url, stop, restart: start };
-}
 
 /** Every key on the shared Redis that matches `pattern`, by SCAN (never KEYS). */
 async function scanAll(client: Redis, pattern: string): Promise<string[]> {
@@ -359,7 +265,7 @@ t.test('redis: every key the cache writes carries the key prefix', async (t) => 
 });
 
 t.test('redis outage: reads fall through, writes are skipped, one warning per outage', async (t) => {
-  const server = await startOwnRedis(t);
+  const server = await startRedisServer(t);
   const lines: string[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
   const warnings = () => lines.filter((line) => line.includes('cache store unreachable')).length;

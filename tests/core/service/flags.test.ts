@@ -1,5 +1,4 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { setTimeout as delay } from 'node:timers/promises';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import pino from 'pino';
 import t, { type Test } from 'tap';
@@ -11,6 +10,7 @@ import { bucket, createFlags, evaluate } from '../../../app/core/service/flags/s
 import type { Settings } from '../../../app/core/settings/index.js';
 import { build, type BuildOptions, testSettings } from '../../helpers/app.js';
 import { createAdmin, createUser, type TestUser } from '../../helpers/users.js';
+import { waitFor } from '../../helpers/wait.js';
 
 /**
  * Feature flags: the evaluation rules (api.md) as units, then the service, the admin routes and
@@ -328,14 +328,14 @@ t.test('a reload that read the table before a put cannot put the old flag back',
 
   const key = flagKey('reorder');
   await flags.put(key, { enabled: false, rolloutPercent: 100 });
-  await within(1000, () => delivered >= 2, 'the reload announced by the first put');
+  await waitFor(() => delivered >= 2, 1000, 'the reload announced by the first put');
 
   armed = true;
   const staleReload = flags.reload(); // reads: the flag is off
-  await within(1000, () => held !== undefined, 'the held reload');
+  await waitFor(() => held !== undefined, 1000, 'the held reload');
   await flags.put(key, { enabled: true, rolloutPercent: 100 });
   t.equal(flags.isEnabled(key, { userId: randomUUID() }), true, 'on right after the put');
-  await within(1000, () => delivered >= 3, 'the reload announced by the second put');
+  await waitFor(() => delivered >= 3, 1000, 'the reload announced by the second put');
   t.equal(flags.isEnabled(key, { userId: randomUUID() }), true, 'still on after the announced reload');
 
   held?.release();
@@ -343,16 +343,6 @@ t.test('a reload that read the table before a put cannot put the old flag back',
   t.equal(flags.isEnabled(key, { userId: randomUUID() }), true, 'still on after the older reload finished');
   t.equal(flags.list().find((f) => f.key === key)?.version, 2, 'the copy holds the latest version');
 });
-
-/** Polls `check` until it holds; throws after `timeoutMs`. Returns the ms it took. */
-async function within(timeoutMs: number, check: () => boolean, what: string): Promise<number> {
-  const started = Date.now();
-  while (!check()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`${what}: not seen within ${timeoutMs} ms`);
-    await delay(5);
-  }
-  return Date.now() - started;
-}
 
 async function instance(t: Test, settings: Settings): Promise<FastifyInstance> {
   const app = Fastify(serverOptions(settings));
@@ -378,15 +368,15 @@ t.test('a change made through one instance is seen by another within 1 s', async
   t.equal(b.flags.isEnabled(key, { userId: user.id }), false, 'unknown on B at first');
 
   t.equal((await putVia(a, { enabled: true, rolloutPercent: 100 })).statusCode, 200);
-  const on = await within(1000, () => b.flags.isEnabled(key, { userId: user.id }), 'enabling on B');
+  const on = await waitFor(() => b.flags.isEnabled(key, { userId: user.id }), 1000, 'enabling on B');
   t.pass(`B sees the flag on after ${on} ms`);
 
   t.equal((await putVia(a, { enabled: false, rolloutPercent: 100 })).statusCode, 200);
-  const off = await within(1000, () => !b.flags.isEnabled(key, { userId: user.id }), 'disabling on B');
+  const off = await waitFor(() => !b.flags.isEnabled(key, { userId: user.id }), 1000, 'disabling on B');
   t.pass(`B sees the flag off after ${off} ms`);
 
   t.equal((await putVia(a, { enabled: true, rolloutPercent: 0, allowUserIds: [user.id] })).statusCode, 200);
-  await within(1000, () => b.flags.isEnabled(key, { userId: user.id }), 'the allow-list on B');
+  await waitFor(() => b.flags.isEnabled(key, { userId: user.id }), 1000, 'the allow-list on B');
   t.equal(b.flags.isEnabled(key, { userId: admin.id }), false, 'B applies the same rules');
   t.match(
     b.flags.list().find((f) => f.key === key),
@@ -396,6 +386,6 @@ t.test('a change made through one instance is seen by another within 1 s', async
 
   // And the other way round.
   t.equal((await putVia(b, { enabled: false, rolloutPercent: 0 })).statusCode, 200);
-  await within(1000, () => !a.flags.isEnabled(key, { userId: user.id }), 'a change through B on A');
+  await waitFor(() => !a.flags.isEnabled(key, { userId: user.id }), 1000, 'a change through B on A');
   t.pass('A sees a change made through B');
 });

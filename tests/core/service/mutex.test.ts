@@ -1,7 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import pino from 'pino';
 import t, { type Test } from 'tap';
@@ -14,6 +11,8 @@ import {
   type Mutex,
 } from '../../../app/core/service/mutex.js';
 import { REDIS_URL, testRedisPrefix } from '../../helpers/infra.js';
+import { startRedisServer } from '../../helpers/redis-server.js';
+import { deferred, waitFor } from '../../helpers/wait.js';
 
 /**
  * The mutex contract: the same tests against the in-process lock store and the Redis one (real Redis,
@@ -25,28 +24,6 @@ const silent = pino({ level: 'silent' });
 
 const uniqueKey = (name: string) => `${name}-${randomBytes(4).toString('hex')}`;
 
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve: (value: T) => void;
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((res) => {
-    resolve = res;
-  });
-  return { promise, resolve };
-}
-
-/** Polls `check` every few ms until it holds; throws after `timeoutMs`. */
-async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(5);
-  }
-}
-
 /** The rejection of `promise` (fails the test if it resolves). */
 async function rejection(promise: Promise<unknown>): Promise<{ code?: string; statusCode?: number }> {
   try {
@@ -55,55 +32,6 @@ async function rejection(promise: Promise<unknown>): Promise<{ code?: string; st
     return error as { code?: string; statusCode?: number };
   }
   throw new Error('expected a rejection, but it resolved');
-}
-
-/** A TCP port nothing listens on (it was free a moment ago). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-/** A redis-server of this test's own on a free port (no persistence), killed after the test. */
-async function startOwnRedis(t: Test): Promise<{ url: string; stop(): Promise<void> }> {
-  const port = await freePort();
-  const url = `redis://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' },
-  );
-  let exited = false;
-  child.once('exit', () => {
-    exited = true;
-  });
-  const stop = async () => {
-    if (exited) return;
-    const gone = once(child, 'exit');
-    child.kill('SIGKILL');
-    await gone;
-  };
-  t.teardown(stop);
-  await waitFor(
-    async () => {
-      if (exited) throw new Error(`redis-server on port ${port} exited at start`);
-      try {
-        const probe = await connectRedis(url);
-        const pong = await probe.ping();
-        probe.disconnect();
-        return pong === 'PONG';
-      } catch {
-        return false;
-      }
-    },
-    10_000,
-    `redis-server on port ${port}`,
-  );
-  return { url, stop };
 }
 
 type StoreFactory = (t: Test) => Promise<LockStore>;
@@ -293,7 +221,7 @@ mutexContract('redis', async (t) => {
 });
 
 t.test('redis unreachable: LOCK_UNAVAILABLE (503) and fn never runs', async (t) => {
-  const server = await startOwnRedis(t);
+  const server = await startRedisServer(t);
   const client = await connectRedis(server.url, { keyPrefix: testRedisPrefix() });
   t.teardown(() => client.disconnect());
   const store = createRedisLockStore(client);
