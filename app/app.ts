@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import autoload from '@fastify/autoload';
+import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import kafka from './core/adapter/kafka.js';
@@ -51,6 +52,18 @@ export function serverOptions(settings: Settings): FastifyServerOptions {
     pluginTimeout: 60_000,
     forceCloseConnections: 'idle',
   };
+}
+
+/**
+ * For entry points: on SIGTERM/SIGINT (or an uncaught error) close the app, which lets in-flight
+ * requests and messages finish, within SHUTDOWN_GRACE_MS.
+ */
+export function closeOnSignals(instance: FastifyInstance, settings: Settings, what: string) {
+  closeWithGrace({ delay: settings.SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
+    if (err) instance.log.error({ err, process: what }, 'shutting down after an unexpected error');
+    else instance.log.info({ signal, process: what }, 'shutting down: finishing in-flight work');
+    await instance.close();
+  });
 }
 
 // @fastify/autoload only loads .ts files when told so; running from source (tsx, tap) needs it.

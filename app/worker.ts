@@ -1,7 +1,6 @@
-import closeWithGrace from 'close-with-grace';
 import Fastify from 'fastify';
-import app, { serverOptions } from './app.js';
-import { loadSettings, SettingsError } from './core/settings/index.js';
+import app, { closeOnSignals, serverOptions } from './app.js';
+import { loadSettingsOrExit } from './core/settings/index.js';
 
 /**
  * Consumer-worker entry point: the same core plugins and entities as the API, the consumers of
@@ -9,22 +8,9 @@ import { loadSettings, SettingsError } from './core/settings/index.js';
  * offsets are committed, the groups are left, then the process exits.
  */
 async function worker() {
-  let settings: ReturnType<typeof loadSettings>;
-  try {
-    settings = loadSettings();
-  } catch (error) {
-    if (error instanceof SettingsError) {
-      process.stderr.write(`${error.message}\n`);
-      process.exit(78);
-    }
-    throw error;
-  }
+  const settings = loadSettingsOrExit();
   const instance = Fastify(serverOptions(settings));
-  closeWithGrace({ delay: settings.SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
-    if (err) instance.log.error({ err }, 'worker stopping after an unexpected error');
-    else instance.log.info({ signal }, 'worker stopping: finishing in-flight messages');
-    await instance.close();
-  });
+  closeOnSignals(instance, settings, 'worker');
   try {
     await instance.register(app, { settings, role: 'worker' });
     await instance.ready();

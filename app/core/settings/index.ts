@@ -88,6 +88,17 @@ function redact(name: string, value: string): string {
   return /SECRET|PASSWORD|KEY/.test(name) ? '***' : value;
 }
 
+/** For entry points (main, worker): the settings, or the problems on stderr and exit code 78 (EX_CONFIG). */
+export function loadSettingsOrExit(env: NodeJS.ProcessEnv = process.env): Settings {
+  try {
+    return loadSettings(env);
+  } catch (error) {
+    if (!(error instanceof SettingsError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    process.exit(78);
+  }
+}
+
 /** Whether embedded stand-ins (PGlite, in-process Redis replacements, embedded Kafka) may be used. */
 export function isEmbeddedAllowed(settings: Settings): boolean {
   return settings.APP_ENV === 'local' || settings.APP_ENV === 'test';
