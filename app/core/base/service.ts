@@ -1,17 +1,6 @@
 import type { Executor } from '../database.js';
-import type { ListOptions, Page } from './repository.js';
-
-/** What every entity service offers its routes; entity services add their own operations. */
-export interface EntityService<Dto, Create, Patch> {
-  get(id: string): Promise<Dto>;
-  list(options: ListOptions): Promise<Page<Dto>>;
-  create(input: Create, tx?: Executor): Promise<Dto>;
-  update(id: string, version: number, patch: Patch): Promise<Dto>;
-  remove(id: string): Promise<void>;
-}
 
 /** Timestamps leave the service as ISO-8601 strings, the shape the response schemas declare. */
-export const iso = (value: Date | null | undefined): string | null => (value ? value.toISOString() : null);
 export const isoRequired = (value: Date): string => value.toISOString();
 
 /** Escapes LIKE wildcards so `?q=` matches literally. */
