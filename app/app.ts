@@ -10,7 +10,7 @@ import database from './core/database.js';
 import docs from './core/docs.js';
 import health from './core/health.js';
 import metrics from './core/metrics.js';
-import http, { OneLineLogController, requestIdFrom } from './core/http.js';
+import http, { frameworkError, OneLineLogController, requestChildLogger, requestIdFrom } from './core/http.js';
 import security from './core/security/index.js';
 import cache from './core/service/cache.js';
 import consumers from './core/service/consumers/index.js';
@@ -19,9 +19,7 @@ import mutex from './core/service/mutex.js';
 import outbox from './core/service/outbox/index.js';
 import type { Settings } from './core/settings/index.js';
 import settingsPlugin from './core/settings/plugin.js';
-import orders from './orders/index.js';
-import products from './products/index.js';
-import users from './users/index.js';
+import { entities } from './entities.js';
 
 /** Fastify server options for these settings. main.ts and the tests use the same ones. */
 export function serverOptions(settings: Settings): FastifyServerOptions {
@@ -29,6 +27,10 @@ export function serverOptions(settings: Settings): FastifyServerOptions {
     logger: {
       level: settings.LOG_LEVEL,
       base: { service: settings.SERVICE_NAME, env: settings.APP_ENV },
+      // Pretty printing runs in pino's worker thread and only when asked for (local); JSON goes straight to stdout.
+      ...(settings.LOG_FORMAT === 'pretty'
+        ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service,env' } } }
+        : {}),
       redact: {
         paths: [
           'req.headers.authorization',
@@ -42,11 +44,15 @@ export function serverOptions(settings: Settings): FastifyServerOptions {
       },
     },
     logController: new OneLineLogController(),
+    // Every line of a request carries requestId and correlationId.
+    childLoggerFactory: requestChildLogger,
     genReqId: requestIdFrom,
     requestIdHeader: false,
     bodyLimit: settings.BODY_LIMIT,
     trustProxy: settings.TRUST_PROXY,
-    return503OnClosing: true,
+    // While closing, http.ts answers new requests with an api.md 503 (Fastify's own 503 has another body shape).
+    return503OnClosing: false,
+    frameworkErrors: frameworkError,
     // Embedded PostgreSQL (PGlite) starts and migrates in a few seconds, longer on a busy machine;
     // a dead dependency still fails fast through its own connect timeout.
     pluginTimeout: 60_000,
@@ -100,9 +106,8 @@ export async function app(instance: FastifyInstance, opts: AppOptions) {
   await instance.register(flags);
   await instance.register(outbox);
 
-  await instance.register(users);
-  await instance.register(products);
-  await instance.register(orders);
+  // In the order app/entities.ts lists them; `npm run gen:entity` adds new entities there.
+  for (const entity of entities) await instance.register(entity);
 
   // With KAFKA_BROKERS set the consumers run in `npm run worker`; with the embedded broker of
   // `npm start` they run here, so one process is the whole system.

@@ -4,10 +4,24 @@ import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import Ajv, { type ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
-import { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
+import {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+  LogController,
+} from 'fastify';
 import fp from 'fastify-plugin';
 import type { ErrorBody } from '../schemas/common.js';
-import { NotFoundError } from './base/errors.js';
+import {
+  BadRequestError,
+  DatabaseUnavailableError,
+  isDatabaseUnavailable,
+  NotFoundError,
+  ServiceUnavailableError,
+  UNAVAILABLE_CODES,
+} from './base/errors.js';
 
 /** Fastify's own errors that deserve a stable api.md code instead of FST_*. */
 const FASTIFY_CODES: Record<string, string> = {
@@ -17,6 +31,8 @@ const FASTIFY_CODES: Record<string, string> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
   FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
   FST_ERR_RATE_LIMITED: 'RATE_LIMITED',
+  FST_ERR_BAD_URL: 'INVALID_URL',
+  FST_ERR_MAX_PARAM_LENGTH: 'URI_TOO_LONG',
 };
 
 const reason = (status: number) => STATUS_CODES[status] ?? 'Error';
@@ -49,7 +65,7 @@ export function toErrorBody(error: FastifyError, requestId: string): ErrorBody {
   }
   const statusCode = Number.isInteger(status) && status >= 500 && status < 600 ? status : 500;
   // A 503 thrown on purpose (a dependency is down) says so; anything else stays opaque.
-  const deliberate = statusCode === 503 && error.code === 'SERVICE_UNAVAILABLE';
+  const deliberate = statusCode === 503 && UNAVAILABLE_CODES.has(error.code);
   return {
     statusCode,
     code: deliberate ? error.code : 'INTERNAL_ERROR',
@@ -75,6 +91,33 @@ function validationDetail(e: ErrorObject, context?: string) {
   return { field, rule: e.keyword, message };
 }
 
+/**
+ * Fastify's `frameworkErrors` (serverOptions): a URL the router cannot decode (invalid percent-encoding or UTF-8) or a
+ * path parameter over maxParamLength is answered before any hook runs; this answers it in the api.md shape too.
+ */
+export function frameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const body = toErrorBody(error, request.id);
+  return reply.code(body.statusCode).header('x-request-id', request.id).send(body);
+}
+
+/**
+ * PostgreSQL text and jsonb cannot hold NUL characters, and no field of ours means one: a NUL in the URL or a JSON
+ * string is refused with 400 before it can become a database error. So are numbers JSON can write but not hold
+ * (1e999 parses to Infinity). The body is only walked when its text could contain either.
+ */
+const SUSPICIOUS_JSON = /\\u0000|\d[eE][+-]?\d{3}/;
+function unholdable(value: unknown): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? 'a NUL character (\\u0000)' : undefined;
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : 'a number out of range';
+  if (value && typeof value === 'object') {
+    for (const [key, inner] of Object.entries(value)) {
+      const problem = unholdable(key) ?? unholdable(inner);
+      if (problem) return problem;
+    }
+  }
+  return undefined;
+}
+
 /** One log line per request, written when the answer is sent (Fastify's default writes two). */
 export class OneLineLogController extends LogController {
   constructor() {
@@ -94,12 +137,47 @@ export class OneLineLogController extends LogController {
   }
 }
 
+/** Ids a caller may hand us (request and correlation ids): short and plain, safe in logs and headers. */
+const SAFE_ID = /^[A-Za-z0-9._-]{1,128}$/;
+const safeId = (value: unknown): value is string => typeof value === 'string' && SAFE_ID.test(value);
+
 /** Accepts a caller's request id only when it is short and plain; otherwise makes one. */
-const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 export function requestIdFrom(request: { headers: Record<string, unknown> }): string {
   const header = request.headers['x-request-id'];
-  return typeof header === 'string' && REQUEST_ID.test(header) ? header : crypto.randomUUID();
+  return safeId(header) ? header : crypto.randomUUID();
 }
+
+/**
+ * The id that ties together everything one action caused, across services: the caller's `x-correlation-id`
+ * when it is safe (the request id rule), otherwise this request's id. It goes into every log line of the
+ * request and into the events the request emits.
+ */
+export function correlationIdFrom(headers: Record<string, unknown>, requestId: string): string {
+  const header = headers['x-correlation-id'];
+  return safeId(header) ? header : requestId;
+}
+
+const CORRELATION_ID = Symbol('plinth.correlationId');
+type RawWithCorrelation = { headers: Record<string, unknown>; [CORRELATION_ID]?: string };
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** See correlationIdFrom(); pass it as `correlationId` to service writes. */
+    readonly correlationId: string;
+  }
+}
+
+/**
+ * Fastify's childLoggerFactory: the request's logger carries the request id and the correlation id, made as
+ * one pino child (a second child per request would cost a second bindings serialisation). The id is kept on
+ * the raw request for `request.correlationId`.
+ */
+export const requestChildLogger: NonNullable<FastifyServerOptions['childLoggerFactory']> = function (logger, bindings, options, raw) {
+  const requestId = String((bindings as Record<string, unknown>).requestId);
+  const correlationId = correlationIdFrom(raw.headers, requestId);
+  (raw as unknown as RawWithCorrelation)[CORRELATION_ID] = correlationId;
+  return logger.child({ ...bindings, correlationId }, options);
+};
 
 /**
  * Two Ajv instances: bodies are validated strictly (no type coercion, unknown fields rejected),
@@ -117,15 +195,44 @@ export default fp(
   async (app: FastifyInstance) => {
     const { settings } = app;
     app.setValidatorCompiler(createValidatorCompiler());
+    // A getter, so requests that never ask pay nothing; an app built without requestChildLogger still gets an id.
+    app.decorateRequest('correlationId', {
+      getter(this: FastifyRequest) {
+        const raw = this.raw as unknown as RawWithCorrelation;
+        return raw[CORRELATION_ID] ?? correlationIdFrom(raw.headers, this.id);
+      },
+    });
 
+    // Once close() began (SIGTERM), requests still arriving on open keep-alive connections are turned away with a
+    // 503 in the api.md shape (Fastify adds Connection: close), so the load balancer retries them elsewhere while
+    // the requests in flight finish. serverOptions() turns Fastify's own, differently shaped 503 off.
+    let closing = false;
+    app.addHook('preClose', async () => {
+      closing = true;
+    });
     app.addHook('onRequest', async (request, reply) => {
       reply.header('x-request-id', request.id);
+      if (closing) throw new ServiceUnavailableError('The service is shutting down; retry the request');
+      if (request.url.includes('%00')) throw new BadRequestError('The URL contains a NUL character (%00)');
     });
-    app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply) => {
+    const parseJson = app.getDefaultJsonParser('error', 'error');
+    app.removeContentTypeParser('application/json');
+    app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, text, done) => {
+      parseJson(request, text as string, (error: Error | null, value?: unknown) => {
+        if (error) return done(error);
+        const problem = SUSPICIOUS_JSON.test(text as string) ? unholdable(value) : undefined;
+        if (problem) return done(new BadRequestError(`The JSON body contains ${problem}`));
+        done(null, value);
+      });
+    });
+    app.setErrorHandler((thrown: FastifyError, request: FastifyRequest, reply) => {
+      // PostgreSQL down, restarting, out of connections or too slow: a 503 the client may retry, not a 500.
+      const error = isDatabaseUnavailable(thrown) ? Object.assign(new DatabaseUnavailableError(), { cause: thrown }) : thrown;
       const body = toErrorBody(error, request.id);
       // e.g. Retry-After on TOO_MANY_ATTEMPTS; only client errors may carry headers to the caller.
       const headers = (error as { headers?: Record<string, string> }).headers;
       if (headers && body.statusCode < 500) void reply.headers(headers);
+      if (body.statusCode === 503 && body.code !== 'INTERNAL_ERROR') void reply.header('retry-after', '1');
       if (body.statusCode >= 500) request.log.error({ err: error }, 'request failed');
       else request.log.debug({ code: body.code, message: body.message }, 'request rejected');
       return reply.code(body.statusCode).send(body);

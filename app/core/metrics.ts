@@ -8,10 +8,14 @@ declare module 'fastify' {
   }
 }
 
+/** Bound on each scrape-time source (database, broker), well inside a Prometheus scrape timeout. */
+const SOURCE_TIMEOUT_MS = 3000;
+
 /**
- * GET /metrics (Prometheus text): requests by route and status with latency, process and event-loop
- * metrics, and the service's own gauges (outbox backlog, cache and consumer counters), read when
- * scraped. Each app has its own registry, so several apps in one process (tests) do not collide.
+ * GET /metrics (Prometheus text): requests by route and status with latency, process metrics (heap,
+ * event-loop lag, GC), and the service's own series, read when scraped: outbox backlog, database pool,
+ * cache and consumer counters, consumer lag per topic and partition. Each app has its own registry,
+ * so several apps in one process (tests) do not collide.
  */
 export default fp(
   async (app: FastifyInstance) => {
@@ -35,33 +39,93 @@ export default fp(
       duration.observe(labels, reply.elapsedTime / 1000);
     });
 
+    // Read at scrape time from the decorators that own the numbers. A source that fails or hangs (database or
+    // broker down) leaves its series out instead of failing the whole scrape.
+    const read = async <T>(what: string, source: () => Promise<T>): Promise<T | undefined> => {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        return await Promise.race([
+          source(),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`no answer within ${SOURCE_TIMEOUT_MS} ms`)), SOURCE_TIMEOUT_MS);
+          }),
+        ]);
+      } catch (error) {
+        app.log.debug({ err: error, metric: what }, 'metric source unavailable');
+        return undefined;
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+
     new Gauge({
       name: 'outbox_backlog',
-      help: 'Events written to the outbox and not yet published',
+      help: 'Events written to the outbox and not yet published (-1: cannot be counted)',
       registers: [registry],
       async collect() {
-        if (app.hasDecorator('outbox')) this.set(await app.outbox.backlog());
+        if (app.hasDecorator('outbox')) this.set((await read('outbox_backlog', () => app.outbox.backlog())) ?? -1);
       },
     });
-    new Gauge({
-      name: 'cache_operations',
-      help: 'Cache counters since start (hits, misses, errors, outages)',
+
+    // Only where there is a pool (postgres.js; PGlite has none), known once the database plugin has run.
+    app.addHook('onReady', async () => {
+      const pool = app.hasDecorator('dbPool') ? app.dbPool : null;
+      if (!pool) return;
+      new Gauge({
+        name: 'db_pool_max',
+        help: 'Most connections the PostgreSQL pool opens (DATABASE_POOL_MAX)',
+        registers: [registry],
+      }).set(pool.max);
+      new Gauge({
+        name: 'db_pool_connections',
+        help: 'Open connections of the PostgreSQL pool by state: in_use (running a query or holding a transaction) or idle',
+        labelNames: ['state'],
+        registers: [registry],
+        async collect() {
+          this.reset();
+          const connections = await read('db_pool_connections', () => pool.connections());
+          if (!connections) return;
+          this.set({ state: 'in_use' }, connections.inUse);
+          this.set({ state: 'idle' }, connections.idle);
+        },
+      });
+    });
+
+    // Counts since start kept by their owners; exposed as counters (reset + inc each scrape gives the running total).
+    new Counter({
+      name: 'cache_operations_total',
+      help: 'Cache operations since start by kind (hits, misses, errors, outages)',
       labelNames: ['kind'],
       registers: [registry],
       collect() {
         if (!app.hasDecorator('cache')) return;
-        for (const [kind, value] of Object.entries(app.cache.stats())) this.set({ kind }, value);
+        this.reset();
+        for (const [kind, value] of Object.entries(app.cache.stats())) this.inc({ kind }, value);
       },
     });
-    new Gauge({
-      name: 'consumer_messages',
-      help: 'Consumed messages since start by consumer and outcome (processed, duplicates, failed, dlq)',
+    new Counter({
+      name: 'consumer_messages_total',
+      help: 'Consumed messages since start by consumer and outcome (processed, duplicates, failed handler attempts, dlq)',
       labelNames: ['consumer', 'outcome'],
       registers: [registry],
       collect() {
         if (!app.hasDecorator('consumers')) return;
+        this.reset();
         for (const [consumer, stats] of Object.entries(app.consumers.stats())) {
-          for (const [outcome, value] of Object.entries(stats)) this.set({ consumer, outcome }, value);
+          for (const [outcome, value] of Object.entries(stats)) this.inc({ consumer, outcome }, value);
+        }
+      },
+    });
+    new Gauge({
+      name: 'kafka_consumer_lag',
+      help: 'Messages not yet committed by a consumer on a partition assigned to this process (high watermark - committed offset)',
+      labelNames: ['consumer', 'topic', 'partition'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        if (!app.hasDecorator('consumers')) return;
+        for (const { consumer, topic, partition, lag } of (await read('kafka_consumer_lag', () => app.consumers.lag())) ?? []) {
+          this.set({ consumer, topic, partition }, lag);
         }
       },
     });

@@ -36,7 +36,7 @@ export type CreateProduct = Static<typeof CreateProductSchema>;
 
 export const PatchProductSchema = Type.Object(
   {
-    version: Type.Integer({ minimum: 1, description: 'the version you read; a stale one gets 409 VERSION_CONFLICT' }),
+    version: Type.Integer({ minimum: 1, maximum: MAX_INT, description: 'the version you read; a stale one gets 409 VERSION_CONFLICT' }),
     sku: Type.Optional(SkuSchema),
     name: Type.Optional(ProductNameSchema),
     description: Type.Optional(Type.Union([DescriptionSchema, Type.Null()])),

@@ -10,7 +10,8 @@ export type IdParams = Static<typeof IdParamsSchema>;
 
 export const PaginationQuerySchema = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-  offset: Type.Integer({ minimum: 0, default: 0 }),
+  // A maximum also keeps out `Infinity`, which Ajv's integer check lets through.
+  offset: Type.Integer({ minimum: 0, maximum: 2_147_483_647, default: 0 }),
 });
 
 /** `?limit&offset` plus route-specific query fields; unknown query fields are rejected. */

@@ -30,8 +30,11 @@ interface Deps {
   outbox: Outbox;
 }
 
-/** Users and the identity flows built on them: registration, login, refresh, logout. */
-export function createUsersService({ db, repository, validator, sessions, loginGuard, outbox }: Deps) {
+/**
+ * Writing new users (with their users.registered.v1 event) and the SEED_ADMIN_* admin: the part of the service
+ * that needs only the database, so `npm run seed` runs it without sessions, Redis or Kafka.
+ */
+export function createUserWriter({ db, repository, validator, outbox }: Pick<Deps, 'db' | 'repository' | 'validator' | 'outbox'>) {
   async function insert(input: Register, role: UserRow['role'], context: WriteContext): Promise<UserRow> {
     await validator.emailIsFree(input.email);
     const passwordHash = await hashPassword(input.password);
@@ -53,8 +56,38 @@ export function createUsersService({ db, repository, validator, sessions, loginG
   }
 
   return {
+    insert,
+
+    /** The SEED_ADMIN_* user exists and is an admin. Idempotent; never resets a password. */
+    async ensureAdmin(email: string, password: string): Promise<'created' | 'promoted' | 'present'> {
+      for (;;) {
+        const existing = await repository.findByEmail(email);
+        if (existing) {
+          if (existing.role === 'admin') return 'present';
+          await repository.update(existing.id, existing.version, { role: 'admin' });
+          return 'promoted';
+        }
+        try {
+          await insert({ email, password, name: 'Administrator' }, 'admin', {});
+          outbox.wake();
+          return 'created';
+        } catch (error) {
+          // Another instance created it at the same moment: look again.
+          if (!(error instanceof EmailTakenError)) throw error;
+        }
+      }
+    },
+  };
+}
+
+/** Users and the identity flows built on them: registration, login, refresh, logout. */
+export function createUsersService(deps: Deps) {
+  const { db, repository, validator, sessions, loginGuard, outbox } = deps;
+  const writer = createUserWriter(deps);
+
+  return {
     async register(input: Register, context: WriteContext = {}): Promise<User> {
-      const user = toUser(await insert(input, 'user', context));
+      const user = toUser(await writer.insert(input, 'user', context));
       outbox.wake();
       return user;
     },
@@ -125,25 +158,8 @@ export function createUsersService({ db, repository, validator, sessions, loginG
       });
     },
 
-    /** Start-up task: the SEED_ADMIN_* user exists and is an admin. Idempotent; never resets a password. */
-    async ensureAdmin(email: string, password: string): Promise<'created' | 'promoted' | 'present'> {
-      for (;;) {
-        const existing = await repository.findByEmail(email);
-        if (existing) {
-          if (existing.role === 'admin') return 'present';
-          await repository.update(existing.id, existing.version, { role: 'admin' });
-          return 'promoted';
-        }
-        try {
-          await insert({ email, password, name: 'Administrator' }, 'admin', {});
-          outbox.wake();
-          return 'created';
-        } catch (error) {
-          // Another instance created it at the same moment: look again.
-          if (!(error instanceof EmailTakenError)) throw error;
-        }
-      }
-    },
+    /** Start-up task (and `npm run seed`): see createUserWriter. */
+    ensureAdmin: writer.ensureAdmin,
   };
 }
 

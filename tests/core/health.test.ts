@@ -1,7 +1,10 @@
 import t from 'tap';
+import { startEmbeddedBroker } from '../../app/core/adapter/kafka.js';
 import { createHealth } from '../../app/core/health.js';
 import { build } from '../helpers/app.js';
 import { startRedisServer } from '../helpers/redis-server.js';
+import { registerUser } from '../helpers/users.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** Polls /health/ready until it answers `status` (bounded). */
 async function readyBecomes(app: Awaited<ReturnType<typeof build>>, status: number, tries = 60) {
@@ -92,6 +95,103 @@ t.test('createHealth', async (t) => {
     const health = createHealth();
     health.add('db', async () => {});
     t.throws(() => health.add('db', async () => {}), { message: /already registered/ });
+    health.addGauge('backlog', async () => 1, { check: 'outbox', max: 5 });
+    t.throws(() => health.addGauge('backlog', async () => 1), { message: /gauge 'backlog' is already registered/ });
+    t.throws(() => health.add('outbox', async () => {}), { message: /check 'outbox' is already registered/ });
+    t.throws(() => health.addGauge('other', async () => 1, { check: 'db', max: 5 }), { message: /check 'db'/ });
+  });
+
+  t.test('a gauge with a limit is also a check: down above the limit or when it cannot be read', async (t) => {
+    let backlog = 10;
+    const health = createHealth();
+    health.add('db', async () => {});
+    health.addGauge('backlog', async () => backlog, { check: 'outbox', max: 10 });
+    t.same(await health.run(), { ready: true, checks: { db: 'ok', outbox: 'ok' }, gauges: { backlog: 10 } }, 'at the limit: ok');
+    backlog = 11;
+    t.same(await health.run(), { ready: false, checks: { db: 'ok', outbox: 'down' }, gauges: { backlog: 11 } }, 'above: down');
+    backlog = 0;
+    t.same((await health.run()).checks.outbox, 'ok');
+
+    const unreadable = createHealth();
+    unreadable.addGauge('backlog', async () => Promise.reject(new Error('database down')), { check: 'outbox', max: 10 });
+    t.same(await unreadable.run(), { ready: false, checks: { outbox: 'down' }, gauges: { backlog: -1 } });
+
+    const hanging = createHealth();
+    hanging.addGauge('backlog', () => new Promise<number>(() => {}), { check: 'outbox', max: 10 });
+    const started = Date.now();
+    t.same(await hanging.run(), { ready: false, checks: { outbox: 'down' }, gauges: { backlog: -1 } });
+    t.ok(Date.now() - started < 3000, 'a gauge that never answers is bounded by the check timeout');
+  });
+
+  t.test('a limit of 0 means never: the gauge is reported, no check is added', async (t) => {
+    const health = createHealth();
+    health.addGauge('backlog', async () => 1_000_000, { check: 'outbox', max: 0 });
+    t.same(await health.run(), { ready: true, checks: {}, gauges: { backlog: 1_000_000 } });
+  });
+});
+
+t.test('OUTBOX_BACKLOG_DEGRADED=1: more events waiting than that makes readiness 503 with checks.outbox down', async (t) => {
+  const app = await build(t, { env: { OUTBOX_BACKLOG_DEGRADED: '1' } });
+  const ok = await app.inject({ method: 'GET', url: '/health/ready' });
+  t.equal(ok.statusCode, 200);
+  t.same(ok.json(), { status: 'ok', checks: { db: 'ok', redis: 'ok', kafka: 'ok', outbox: 'ok' }, outboxBacklog: 0 });
+
+  // The relay stopped (as when it is stuck): events wait while Kafka itself answers.
+  await app.outbox.stop();
+  await registerUser(app, 'backlog');
+  const one = await app.inject({ method: 'GET', url: '/health/ready' });
+  t.equal(one.statusCode, 200, 'one waiting event is not above the threshold');
+  t.equal(one.json().outboxBacklog, 1);
+  await registerUser(app, 'backlog');
+  const degraded = await app.inject({ method: 'GET', url: '/health/ready' });
+  t.equal(degraded.statusCode, 503);
+  t.same(degraded.json(), {
+    status: 'degraded',
+    checks: { db: 'ok', redis: 'ok', kafka: 'ok', outbox: 'down' },
+    outboxBacklog: 2,
+  });
+
+  app.outbox.start();
+  const back = await readyBecomes(app, 200);
+  t.equal(back.statusCode, 200, 'ready again once the relay has published the backlog');
+  t.same(back.json(), { status: 'ok', checks: { db: 'ok', redis: 'ok', kafka: 'ok', outbox: 'ok' }, outboxBacklog: 0 });
+});
+
+t.test('OUTBOX_BACKLOG_DEGRADED=0 never degrades on the backlog: no outbox check', async (t) => {
+  const app = await build(t, { env: { OUTBOX_BACKLOG_DEGRADED: '0' } });
+  await app.outbox.stop();
+  await registerUser(app, 'never');
+  await registerUser(app, 'never');
+  const response = await app.inject({ method: 'GET', url: '/health/ready' });
+  t.equal(response.statusCode, 200);
+  t.same(response.json(), { status: 'ok', checks: { db: 'ok', redis: 'ok', kafka: 'ok' }, outboxBacklog: 2 });
+  // The database is this file's: leave no backlog behind for the next app.
+  app.outbox.start();
+  await waitFor(async () => (await app.outbox.backlog()) === 0, 10_000, 'the relay to publish the backlog');
+});
+
+t.test('Kafka unreachable at runtime: readiness says kafka down, and the outbox backlog grows past the threshold', async (t) => {
+  const broker = await startEmbeddedBroker();
+  t.teardown(() => broker.stop());
+  const app = await build(t, { env: { KAFKA_BROKERS: broker.bootstrap, OUTBOX_BACKLOG_DEGRADED: '1' } });
+  const up = await app.inject({ method: 'GET', url: '/health/ready' });
+  t.equal(up.statusCode, 200, 'ready while the broker runs');
+  t.same(up.json().checks, { db: 'ok', redis: 'ok', kafka: 'ok', outbox: 'ok' });
+
+  // The relay is stopped first only so that closing the app does not wait out its publish timeout (10 s) on a
+  // batch the dead broker will never acknowledge; the events wait either way.
+  await app.outbox.stop();
+  await broker.stop();
+  await registerUser(app, 'kafka-down');
+  await registerUser(app, 'kafka-down');
+  const started = Date.now();
+  const down = await app.inject({ method: 'GET', url: '/health/ready' });
+  t.ok(Date.now() - started < 3000, 'the Kafka check does not hang');
+  t.equal(down.statusCode, 503);
+  t.same(down.json(), {
+    status: 'degraded',
+    checks: { db: 'ok', redis: 'ok', kafka: 'down', outbox: 'down' },
+    outboxBacklog: 2,
   });
 });
 

@@ -8,7 +8,7 @@ import {
   ServiceUnavailableError,
   TooManyAttemptsError,
 } from '../../app/core/base/errors.js';
-import http, { requestIdFrom, toErrorBody } from '../../app/core/http.js';
+import http, { correlationIdFrom, requestIdFrom, toErrorBody } from '../../app/core/http.js';
 import { loadSettings } from '../../app/core/settings/index.js';
 import settingsPlugin from '../../app/core/settings/plugin.js';
 import { build } from '../helpers/app.js';
@@ -340,6 +340,31 @@ t.test('requestIdFrom', async (t) => {
   t.not(requestIdFrom({ headers: { 'x-request-id': '' } }), '');
   t.match(requestIdFrom({ headers: { 'x-request-id': ['a', 'b'] } }), /^[0-9a-f-]{36}$/, 'a repeated header is not trusted');
   t.match(requestIdFrom({ headers: {} }), /^[0-9a-f-]{36}$/);
+});
+
+t.test('correlationIdFrom: a safe x-correlation-id, otherwise the request id', async (t) => {
+  t.equal(correlationIdFrom({ 'x-correlation-id': 'order-flow.42_A' }, 'req-1'), 'order-flow.42_A');
+  t.equal(correlationIdFrom({ 'x-correlation-id': 'c'.repeat(128) }, 'req-1'), 'c'.repeat(128));
+  t.equal(correlationIdFrom({ 'x-correlation-id': 'c'.repeat(129) }, 'req-1'), 'req-1');
+  t.equal(correlationIdFrom({ 'x-correlation-id': 'a b' }, 'req-1'), 'req-1');
+  t.equal(correlationIdFrom({ 'x-correlation-id': '' }, 'req-1'), 'req-1');
+  t.equal(correlationIdFrom({ 'x-correlation-id': ['a', 'b'] }, 'req-1'), 'req-1', 'a repeated header is not trusted');
+  t.equal(correlationIdFrom({}, 'req-1'), 'req-1');
+});
+
+t.test('request.correlationId, with and without the server options\' child logger factory', async (t) => {
+  for (const withOptions of [true, false]) {
+    const settings = loadSettings({ APP_ENV: 'test' });
+    const app = Fastify(withOptions ? serverOptions(settings) : {});
+    t.teardown(() => app.close());
+    await app.register(settingsPlugin, { settings });
+    await app.register(http);
+    app.get('/correlation', async (request) => ({ correlationId: request.correlationId, requestId: request.id }));
+    const upstream = await app.inject({ method: 'GET', url: '/correlation', headers: { 'x-correlation-id': 'upstream-1' } });
+    t.same(upstream.json().correlationId, 'upstream-1');
+    const own = await app.inject({ method: 'GET', url: '/correlation', headers: { 'x-correlation-id': 'no good' } });
+    t.equal(own.json().correlationId, own.json().requestId);
+  }
 });
 
 t.test('CORS with CORS_ORIGINS=https://a.example', async (t) => {

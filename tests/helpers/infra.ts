@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, readdir } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
@@ -25,12 +25,16 @@ export function databaseUrl(name: string, base = POSTGRES_URL): string {
   return url.toString();
 }
 
-/** Name of the template for the current migrations: a changed migration gets a new template. */
-async function templateName(): Promise<string> {
+/**
+ * Name of the template database for a migrations folder: a changed migration gets a new template. The
+ * journal counts too, because drizzle's migrator decides what is applied from its timestamps.
+ */
+export function templateName(folder: string = migrationsFolder): string {
   const hash = createHash('sha256');
-  for (const file of (await readdir(migrationsFolder)).filter((f) => f.endsWith('.sql')).sort()) {
-    hash.update(file).update(await readFile(join(migrationsFolder, file)));
+  for (const file of readdirSync(folder).filter((f) => f.endsWith('.sql')).sort()) {
+    hash.update(file).update(readFileSync(join(folder, file)));
   }
+  hash.update(readFileSync(join(folder, 'meta', '_journal.json')));
   return `plinth_tpl_${hash.digest('hex').slice(0, 12)}`;
 }
 
@@ -44,7 +48,7 @@ function isAlive(pid: number): boolean {
 }
 
 async function ensureTemplate(admin: postgres.Sql): Promise<string> {
-  const template = await templateName();
+  const template = templateName();
   const lock = await admin.reserve();
   try {
     await lock`select pg_advisory_lock(${TEMPLATE_LOCK})`;

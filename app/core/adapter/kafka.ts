@@ -18,15 +18,15 @@ const { KafkaJS, RdKafka } = ConfluentKafka;
 
 type Config = Record<string, string | number | boolean>;
 
-/** Bound on the whole start-up (probe, clients); a dead broker fails start-up instead of hanging. */
-const START_TIMEOUT_MS = 10_000;
-/** The first Metadata request; its failure names the brokers. */
-const CONNECT_TIMEOUT_MS = 5_000;
+/*
+ * Every call to the brokers is bounded by a setting: KAFKA_CONNECT_TIMEOUT_MS (first contact; the whole start-up gets
+ * twice that, so a dead broker fails start-up instead of hanging), KAFKA_REQUEST_TIMEOUT_MS (metadata and admin
+ * requests) and KAFKA_SEND_TIMEOUT_MS (a message's wait for the broker's acknowledgement; librdkafka's default is 5 min).
+ */
+/** The in-process embedded broker answers at once; its first Metadata request gets this long. */
+const EMBEDDED_CONNECT_TIMEOUT_MS = 5_000;
 /** Below the health check's own 1 s timeout, so a ping never outlives its check. */
 const PING_TIMEOUT_MS = 800;
-const METADATA_TIMEOUT_MS = 5_000;
-/** How long a message may wait for the broker's acknowledgement before send() rejects (librdkafka default: 5 min). */
-const SEND_TIMEOUT_MS = 30_000;
 
 /*
  * librdkafka's mock cluster (`test.mock.num.brokers`) behaves unlike a real broker in ways that matter; every
@@ -66,7 +66,7 @@ export async function startEmbeddedBroker(options: { brokers?: number; log?: Fas
     'client.id': 'plinth-embedded-broker',
   } as RdK.ProducerGlobalConfig);
   if (options.log) forwardLogs(host, options.log);
-  const metadata = await connect(host, { allTopics: false, timeout: CONNECT_TIMEOUT_MS });
+  const metadata = await connect(host, { allTopics: false, timeout: EMBEDDED_CONNECT_TIMEOUT_MS });
   const bootstrap = metadata.brokers
     .toSorted((a, b) => a.id - b.id)
     .map((broker) => `${broker.host}:${broker.port}`)
@@ -145,11 +145,12 @@ export async function createKafka(options: KafkaOptions) {
     );
   }
 
+  const startTimeoutMs = 2 * settings.KAFKA_CONNECT_TIMEOUT_MS;
   try {
     return await withTimeout(
       connectClients(),
-      START_TIMEOUT_MS,
-      () => new Error(`Kafka is unreachable at ${brokers}: start-up did not finish within ${START_TIMEOUT_MS / 1000} s`),
+      startTimeoutMs,
+      () => new Error(`Kafka is unreachable at ${brokers}: start-up did not finish within ${startTimeoutMs / 1000} s`),
     );
   } catch (error) {
     await undo();
@@ -161,7 +162,7 @@ export async function createKafka(options: KafkaOptions) {
     // The embedded broker speaks plaintext only.
     const connection = { ...base, ...(options.embedded === true ? {} : securityConfig(settings)) };
 
-    const { clusterId } = await probe(connection, brokers);
+    const { clusterId } = await probe(connection, brokers, settings.KAFKA_CONNECT_TIMEOUT_MS);
     const embedded = options.embedded ?? MOCK_CLUSTER_ID.test(clusterId ?? '');
     if (embedded && options.embedded === undefined) {
       log.info({ brokers }, 'kafka: these brokers are an embedded broker (librdkafka mock cluster): no admin API, embedded tuning');
@@ -169,7 +170,7 @@ export async function createKafka(options: KafkaOptions) {
 
     const meta = new RdKafka.Producer({ ...connection, 'client.id': `${settings.KAFKA_CLIENT_ID}-meta` } as RdK.ProducerGlobalConfig);
     forwardLogs(meta, log);
-    await connect(meta, { allTopics: false, timeout: CONNECT_TIMEOUT_MS });
+    await connect(meta, { allTopics: false, timeout: settings.KAFKA_CONNECT_TIMEOUT_MS });
     cleanup.push(() => disconnect(meta));
 
     const client = new KafkaJS.Kafka({
@@ -181,7 +182,7 @@ export async function createKafka(options: KafkaOptions) {
       // send() hands librdkafka a whole batch at once; 1 ms still groups concurrent sends, and adds ~1 ms to the ack
       // (librdkafka's default 5 ms made every acknowledgement wait ~5 ms).
       'linger.ms': 1,
-      'message.timeout.ms': options.sendTimeoutMs ?? SEND_TIMEOUT_MS,
+      'message.timeout.ms': options.sendTimeoutMs ?? settings.KAFKA_SEND_TIMEOUT_MS,
       // Topics come from ensureTopics() (configured partitions and replication), not from a broker default,
       // except on the embedded broker, which has no other way to create them.
       'kafkaJS': { idempotent: true, allowAutoTopicCreation: embedded },
@@ -205,6 +206,7 @@ function adapter(parts: {
 }) {
   const { settings, log, brokers, embedded, broker, meta, client, producer } = parts;
   const prefix = settings.KAFKA_TOPIC_PREFIX;
+  const requestTimeoutMs = settings.KAFKA_REQUEST_TIMEOUT_MS;
   const consumers = new Set<KJS.Consumer>();
   let admin: Promise<KJS.Admin> | undefined;
   let pinging: Promise<void> | undefined;
@@ -267,7 +269,7 @@ function adapter(parts: {
       const topics = [...new Set(names)];
       if (embedded) {
         await Promise.all(topics.map(async (topic) => {
-          const metadata = await getMetadata(meta, { topic, allTopics: false, timeout: METADATA_TIMEOUT_MS });
+          const metadata = await getMetadata(meta, { topic, allTopics: false, timeout: requestTimeoutMs });
           if (!metadata.topics.find((t) => t.name === topic)?.partitions.length) {
             throw new Error(`Kafka: topic ${topic} was not created on the embedded broker at ${brokers}`);
           }
@@ -281,7 +283,7 @@ function adapter(parts: {
       })();
       try {
         await (await admin).createTopics({
-          timeout: METADATA_TIMEOUT_MS,
+          timeout: requestTimeoutMs,
           topics: topics.map((topic) => ({
             topic,
             numPartitions: settings.KAFKA_TOPIC_PARTITIONS,
@@ -294,6 +296,23 @@ function adapter(parts: {
         throw new Error(`Kafka: creating topics at ${brokers} failed: ${detail}`, { cause: error });
       }
       log.info({ topics }, 'kafka topics ensured');
+    },
+
+    /**
+     * A partition's low and high watermarks (its first offset, and the offset the next message will get), asked of
+     * the partition leader now (ListOffsets), so they are current even when no consumer fetches (paused, stuck).
+     */
+    watermarks(topic: string, partition: number, timeoutMs = requestTimeoutMs): Promise<{ low: number; high: number }> {
+      return new Promise((resolve, reject) => {
+        meta.queryWatermarkOffsets(topic, partition, timeoutMs, (error, offsets) =>
+          error ? reject(error) : resolve({ low: offsets.lowOffset, high: offsets.highOffset }));
+      });
+    },
+
+    /** The partition ids of a topic, from a Metadata request now; none when the topic does not exist. */
+    async partitions(topic: string): Promise<number[]> {
+      const metadata = await getMetadata(meta, { topic, allTopics: false, timeout: requestTimeoutMs });
+      return (metadata.topics.find((t) => t.name === topic)?.partitions ?? []).map((p) => p.id).sort((a, b) => a - b);
     },
 
     /** Readiness: one Metadata request with a short timeout (concurrent calls share it). */
@@ -347,7 +366,7 @@ function normaliseBrokers(list: string): string {
  * The first contact: a short-lived client whose Metadata request proves the brokers answer (or yields an error naming
  * them and librdkafka's reason), and whose debug log carries the cluster id, the only sign of a mock cluster.
  */
-async function probe(connection: Config, brokers: string): Promise<{ clusterId?: string }> {
+async function probe(connection: Config, brokers: string, timeoutMs: number): Promise<{ clusterId?: string }> {
   const client = new RdKafka.Producer({
     ...connection,
     'client.id': `${String(connection['client.id'])}-probe`,
@@ -371,7 +390,7 @@ async function probe(connection: Config, brokers: string): Promise<{ clusterId?:
   });
   client.on('event.error', () => {});
   try {
-    await connect(client, { allTopics: false, timeout: CONNECT_TIMEOUT_MS });
+    await connect(client, { allTopics: false, timeout: timeoutMs });
   } catch (error) {
     throw new Error(`Kafka is unreachable at ${brokers}: ${lastError ?? (error as Error).message}`, { cause: error });
   }

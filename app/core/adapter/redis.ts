@@ -10,14 +10,31 @@ declare module 'fastify' {
   }
 }
 
-/** An ioredis client that is connected when the promise resolves, or a clear error naming the URL. */
-export async function connectRedis(url: string, options: { keyPrefix?: string; name?: string } = {}): Promise<Redis> {
+export interface RedisOptions {
+  keyPrefix?: string;
+  name?: string;
+  /** Opening a connection (start-up and every reconnect). Default 2000 (REDIS_CONNECT_TIMEOUT_MS). */
+  connectTimeoutMs?: number;
+  /** Bound on every command, queued ones included. Default 1000 (REDIS_COMMAND_TIMEOUT_MS). */
+  commandTimeoutMs?: number;
+}
+
+/**
+ * An ioredis client that is connected when the promise resolves, or a clear error naming the URL.
+ * Every call is bounded: a dead Redis fails a command within commandTimeoutMs (ioredis reconnects by
+ * itself meanwhile, and a command sent during a short reconnect waits for it rather than failing at
+ * once), and a Redis that accepts connections but never answers gets its connection dropped after
+ * 3x commandTimeoutMs of silence, so the client stops reporting itself ready.
+ */
+export async function connectRedis(url: string, options: RedisOptions = {}): Promise<Redis> {
+  const commandTimeout = options.commandTimeoutMs ?? 1000;
   const client = new Redis(url, {
     keyPrefix: options.keyPrefix,
     connectionName: options.name,
     lazyConnect: true,
-    connectTimeout: 5000,
-    // At start-up fail fast; once running, ioredis reconnects by itself and commands wait briefly.
+    connectTimeout: options.connectTimeoutMs ?? 2000,
+    commandTimeout,
+    socketTimeout: commandTimeout * 3,
     maxRetriesPerRequest: 2,
     enableOfflineQueue: true,
   });
@@ -46,7 +63,12 @@ export default fp(
       app.health.add('redis', async () => {});
       return;
     }
-    const client = await connectRedis(settings.REDIS_URL, { keyPrefix: settings.REDIS_PREFIX, name: settings.SERVICE_NAME });
+    const client = await connectRedis(settings.REDIS_URL, {
+      keyPrefix: settings.REDIS_PREFIX,
+      name: settings.SERVICE_NAME,
+      connectTimeoutMs: settings.REDIS_CONNECT_TIMEOUT_MS,
+      commandTimeoutMs: settings.REDIS_COMMAND_TIMEOUT_MS,
+    });
     app.decorate('redis', client);
     app.health.add('redis', () => client.ping());
     app.addHook('onClose', async () => {

@@ -17,7 +17,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
         response: { 201: UserSchema, ...errors(400, 409, 413, 415, 429) },
       },
     },
-    async (request, reply) => reply.code(201).send(await users.register(request.body, { correlationId: request.id })),
+    async (request, reply) => reply.code(201).send(await users.register(request.body, { correlationId: request.correlationId })),
   );
 
   app.post(

@@ -32,7 +32,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const { order, created } = await orders.create(request.actor, request.body, request.headers['idempotency-key'], {
-        correlationId: request.id,
+        correlationId: request.correlationId,
       });
       return reply.code(created ? 201 : 200).send(order);
     },
@@ -81,7 +81,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: OrderSchema, ...errors(400, 401, 404, 409) },
       },
     },
-    async (request) => orders.cancel(request.actor, request.params.id, { correlationId: request.id }),
+    async (request) => orders.cancel(request.actor, request.params.id, { correlationId: request.correlationId }),
   );
 
   app.post(
@@ -97,7 +97,7 @@ const plugin: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: OrderSchema, ...errors(400, 401, 403, 404, 409) },
       },
     },
-    async (request) => orders.ship(request.params.id, { correlationId: request.id }),
+    async (request) => orders.ship(request.params.id, { correlationId: request.correlationId }),
   );
 };
 

@@ -12,6 +12,8 @@ import { processedEvents } from './model.js';
 /** What a handler gets besides the event: the app's decorators and a context for its writes. */
 export interface HandlerContext {
   app: FastifyInstance;
+  /** Every line carries the consumer, topic, partition, offset, event id and correlation id. */
+  log: FastifyBaseLogger;
   /** Pass to service calls: they join the handler's transaction and defer their post-commit work. */
   write: Required<Pick<WriteContext, 'tx' | 'afterCommit'>> & Pick<WriteContext, 'correlationId'>;
 }
@@ -36,6 +38,17 @@ export interface ConsumerStats {
   dlq: number;
 }
 
+/** How far a consumer is behind on one partition it is assigned: messages written and not yet committed. */
+export interface PartitionLag {
+  consumer: string;
+  topic: string;
+  partition: number;
+  lag: number;
+}
+
+/** Bound on each broker request of lag(), so a scrape stays short while the broker is slow or rebalancing. */
+const LAG_TIMEOUT_MS = 2000;
+
 export interface RuntimeOptions {
   app: FastifyInstance;
   kafka: KafkaAdapter;
@@ -59,6 +72,11 @@ const isPermanent = (error: unknown) => {
 
 const text = (value: Buffer | string | null | undefined) => (value == null ? undefined : value.toString());
 
+function header(message: Message, name: string): string | undefined {
+  const value = message.headers?.[name];
+  return text(Array.isArray(value) ? value[0] : value);
+}
+
 /**
  * Runs consumers: decode + validate each message against its TypeBox schema, dedupe by envelope id
  * (processed_events, written in the handler's transaction), retry with exponential backoff, and send
@@ -69,12 +87,19 @@ const text = (value: Buffer | string | null | undefined) => (value == null ? und
  */
 export function createConsumerRuntime(options: RuntimeOptions) {
   const { app, kafka, db, log, definitions } = options;
-  const consumers: KafkaJS.Consumer[] = [];
+  const consumers: { definition: ConsumerDefinition; consumer: KafkaJS.Consumer }[] = [];
   const stats = new Map<string, ConsumerStats>(
     definitions.map((d) => [d.name, { processed: 0, duplicates: 0, failed: 0, dlq: 0 }]),
   );
 
-  async function toDlq(definition: ConsumerDefinition, topic: string, partition: number, message: Message, reason: string) {
+  async function toDlq(
+    definition: ConsumerDefinition,
+    topic: string,
+    partition: number,
+    message: Message,
+    reason: string,
+    messageLog: FastifyBaseLogger,
+  ) {
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(message.headers ?? {})) {
       const first = Array.isArray(value) ? value[0] : value;
@@ -94,7 +119,7 @@ export function createConsumerRuntime(options: RuntimeOptions) {
       },
     ]);
     (stats.get(definition.name) as ConsumerStats).dlq += 1;
-    log.warn({ consumer: definition.name, topic, partition, offset: message.offset, reason }, 'message sent to the DLQ');
+    messageLog.warn({ reason }, 'message sent to the DLQ');
   }
 
   /** Decodes and validates; returns the envelope or the reason it is unusable. */
@@ -113,7 +138,7 @@ export function createConsumerRuntime(options: RuntimeOptions) {
     return { event: parsed as Envelope };
   }
 
-  async function handleOnce(definition: ConsumerDefinition, event: Envelope): Promise<'done' | 'duplicate'> {
+  async function handleOnce(definition: ConsumerDefinition, event: Envelope, messageLog: FastifyBaseLogger): Promise<'done' | 'duplicate'> {
     const deferred: (() => Promise<unknown> | unknown)[] = [];
     const outcome = await db.transaction(async (tx) => {
       const fresh = await tx
@@ -124,6 +149,7 @@ export function createConsumerRuntime(options: RuntimeOptions) {
       if (fresh.length === 0) return 'duplicate' as const;
       await definition.handle(event, {
         app,
+        log: messageLog,
         write: { tx, afterCommit: (work) => deferred.push(work), correlationId: event.correlationId ?? event.id },
       });
       return 'done' as const;
@@ -133,31 +159,65 @@ export function createConsumerRuntime(options: RuntimeOptions) {
     for (const work of deferred) {
       await Promise.resolve()
         .then(work)
-        .catch((error: Error) => log.warn({ err: error, consumer: definition.name }, 'post-commit work failed'));
+        .catch((error: Error) => messageLog.warn({ err: error }, 'post-commit work failed'));
     }
     return outcome;
   }
 
+  /**
+   * The logger for one message: every line about it carries the event id and the correlation id (the envelope's,
+   * which is also what its writes pass on; the headers' for a message that cannot be decoded).
+   */
+  function messageLogger(definition: ConsumerDefinition, topic: string, partition: number, message: Message, event?: Envelope) {
+    const eventId = event?.id ?? header(message, 'x-event-id');
+    const correlationId = event ? (event.correlationId ?? event.id) : (header(message, 'x-correlation-id') ?? eventId);
+    return log.child({ consumer: definition.name, topic, partition, offset: message.offset, eventId, correlationId });
+  }
+
   async function process(definition: ConsumerDefinition, topic: string, partition: number, message: Message) {
+    const started = performance.now();
     const counters = stats.get(definition.name) as ConsumerStats;
     const decoded = decode(definition, message);
-    if ('reason' in decoded) return toDlq(definition, topic, partition, message, decoded.reason);
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        const outcome = await handleOnce(definition, decoded.event);
-        if (outcome === 'duplicate') counters.duplicates += 1;
-        else counters.processed += 1;
-        return;
-      } catch (error) {
-        counters.failed += 1;
-        const reason = (error as Error).message;
-        if (isPermanent(error) || attempt >= options.maxAttempts) {
-          return toDlq(definition, topic, partition, message, `${(error as { code?: string }).code ?? 'ERROR'}: ${reason}`);
+    const messageLog = messageLogger(definition, topic, partition, message, 'event' in decoded ? decoded.event : undefined);
+    try {
+      if ('reason' in decoded) return await toDlq(definition, topic, partition, message, decoded.reason, messageLog);
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          const outcome = await handleOnce(definition, decoded.event, messageLog);
+          if (outcome === 'duplicate') counters.duplicates += 1;
+          else counters.processed += 1;
+          messageLog.debug({ outcome, attempt, ms: Math.round(performance.now() - started) }, 'message handled');
+          return;
+        } catch (error) {
+          counters.failed += 1;
+          const reason = (error as Error).message;
+          if (isPermanent(error) || attempt >= options.maxAttempts) {
+            const code = (error as { code?: string }).code ?? 'ERROR';
+            return await toDlq(definition, topic, partition, message, `${code}: ${reason}`, messageLog);
+          }
+          messageLog.warn({ attempt, err: error }, 'handler failed; retrying');
+          await delay(options.retryBaseMs * 2 ** (attempt - 1));
         }
-        log.warn({ consumer: definition.name, attempt, err: error }, 'handler failed; retrying');
-        await delay(options.retryBaseMs * 2 ** (attempt - 1));
       }
+    } catch (error) {
+      messageLog.error({ err: error }, 'message not handled and the DLQ is unreachable; it will be delivered again');
+      throw error;
     }
+  }
+
+  /** Lag of one consumer on the partitions assigned to it in this process; none while it has no assignment. */
+  async function lagOf(definition: ConsumerDefinition, consumer: KafkaJS.Consumer): Promise<PartitionLag[]> {
+    const assigned = consumer.assignment();
+    if (assigned.length === 0) return [];
+    const committed = await consumer.committed(assigned, LAG_TIMEOUT_MS);
+    return Promise.all(
+      committed.map(async ({ topic, partition, offset }) => {
+        const { low, high } = await kafka.watermarks(topic, partition, LAG_TIMEOUT_MS);
+        // No commit yet: the group starts at the earliest offset (fromBeginning), so all that is there is lag.
+        const position = offset === null || Number(offset) < 0 ? low : Number(offset);
+        return { consumer: definition.name, topic, partition, lag: Math.max(0, high - position) };
+      }),
+    );
   }
 
   return {
@@ -166,7 +226,7 @@ export function createConsumerRuntime(options: RuntimeOptions) {
       await kafka.ensureTopics(topics);
       for (const definition of definitions) {
         const consumer = kafka.createConsumer({ groupId: `${options.groupPrefix}.${definition.name}`, autoCommit: false });
-        consumers.push(consumer);
+        consumers.push({ definition, consumer });
         await consumer.connect();
         await consumer.subscribe({ topics: [kafka.topic(definition.topic)] });
         await consumer.run({
@@ -182,7 +242,29 @@ export function createConsumerRuntime(options: RuntimeOptions) {
 
     /** Finishes in-flight messages, commits, leaves the groups. */
     async stop() {
-      await Promise.all(consumers.splice(0).map((consumer) => consumer.disconnect().catch(() => {})));
+      await Promise.all(consumers.splice(0).map(({ consumer }) => consumer.disconnect().catch(() => {})));
+    },
+
+    /**
+     * Consumer lag per assigned partition: the partition's high watermark minus the group's committed offset, both
+     * asked of the brokers now (the standard definition, as kafka-consumer-groups shows it). Each process reports
+     * the partitions assigned to it, so the sum over all workers is the group's lag. A consumer that cannot answer
+     * (rebalancing, broker unreachable) is left out rather than reported as 0. Asked only when scraped: a few
+     * OffsetFetch and ListOffsets requests, which librdkafka's mock cluster answers like a real broker.
+     * Not librdkafka's statistics (statistics.interval.ms): their consumer_lag is -1 until the group's first
+     * commit and stale while a consumer is paused (the high watermark comes from its own fetches), and they
+     * cost a large JSON document per client and interval, scraped or not.
+     */
+    async lag(): Promise<PartitionLag[]> {
+      const lags = await Promise.all(
+        consumers.map(({ definition, consumer }) =>
+          lagOf(definition, consumer).catch((error: Error) => {
+            log.debug({ err: error, consumer: definition.name }, 'consumer lag unavailable');
+            return [];
+          }),
+        ),
+      );
+      return lags.flat();
     },
 
     stats(): Record<string, ConsumerStats> {

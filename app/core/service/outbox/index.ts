@@ -31,9 +31,11 @@ export default fp(
       },
       pollMs: settings.OUTBOX_POLL_MS,
       batchSize: settings.OUTBOX_BATCH_SIZE,
+      publishTimeoutMs: settings.KAFKA_SEND_TIMEOUT_MS,
     });
     app.decorate('outbox', outbox);
-    app.health.addGauge('outboxBacklog', () => outbox.backlog());
+    // A backlog past the threshold means events are not getting out (Kafka down, relay stuck): readiness says so.
+    app.health.addGauge('outboxBacklog', () => outbox.backlog(), { check: 'outbox', max: settings.OUTBOX_BACKLOG_DEGRADED });
     app.addHook('onReady', async () => {
       await kafka.ensureTopics(Object.keys(producedTopics).map((topic) => kafka.topic(topic)));
       outbox.start();

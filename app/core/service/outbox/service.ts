@@ -134,6 +134,9 @@ export function createOutbox({
         .for('update', { skipLocked: true });
       if (rows.length === 0) return 0;
       onClaim(rows.map((row) => row.seq));
+      // The transaction sits idle while Kafka acknowledges; PostgreSQL must not end it for that
+      // (DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS may be shorter than the publish bound).
+      await tx.execute(sql`select set_config('idle_in_transaction_session_timeout', ${String(publishTimeoutMs + 5000)}, true)`);
       // Bounded: the rows stay locked while publishing, and a shutdown waits for this batch.
       await withTimeout(publish(rows.map(toMessage)), publishTimeoutMs);
       await tx
