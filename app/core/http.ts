@@ -233,7 +233,10 @@ export default fp(
       const headers = (error as { headers?: Record<string, string> }).headers;
       if (headers && body.statusCode < 500) void reply.headers(headers);
       if (body.statusCode === 503 && body.code !== 'INTERNAL_ERROR') void reply.header('retry-after', '1');
-      if (body.statusCode >= 500) request.log.error({ err: error }, 'request failed');
+      // A dependency being down is an operational state (readiness reports it), logged once per request as a warning;
+      // any other 5xx is a bug.
+      if (body.statusCode >= 500 && UNAVAILABLE_CODES.has(body.code)) request.log.warn({ err: error }, 'request failed: dependency unavailable');
+      else if (body.statusCode >= 500) request.log.error({ err: error }, 'request failed');
       else request.log.debug({ code: body.code, message: body.message }, 'request rejected');
       return reply.code(body.statusCode).send(body);
     });

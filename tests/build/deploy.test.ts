@@ -736,3 +736,15 @@ t.test('the test helpers see what compose would', async (t) => {
   t.same(problems, ['${NONE} is used but not listed in .env']);
   t.equal(durationMs('1m30s'), 90_000);
 });
+
+t.test('the image build runs the install hooks with the files they need', async (t) => {
+  const dockerfile = readText(join(buildDir, 'Dockerfile'));
+  const install = dockerfile.indexOf('RUN npm ci');
+  t.ok(install > 0, 'the build stage installs with npm ci');
+  const postinstall = packageJson.scripts.postinstall;
+  if (!postinstall) return;
+  for (const file of postinstall.match(/scripts\/[\w./-]+/g) ?? []) {
+    const copy = dockerfile.search(new RegExp(`COPY\\s+(\\S+\\s+)*(${file.replace(/[.]/g, '\\.')}|scripts/?)\\s`));
+    t.ok(copy > 0 && copy < install, `${file} (postinstall) is copied before npm ci`);
+  }
+});
