@@ -7,7 +7,7 @@ export const isoRequired = (value: Date): string => value.toISOString();
 export const likePattern = (q: string) => `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
 /**
- * What a write carries from what caused it. `correlationId` (the request id, or the consumed event's)
+ * What a write carries from what caused it. `correlationId` (the request's correlation id, or the consumed event's)
  * goes into the events it emits. A consumer passes its own transaction `tx` (the write joins it as a
  * savepoint) and `afterCommit`, which collects the work that must wait for that outer commit (cache
  * invalidation, waking the outbox relay).
