@@ -35,10 +35,12 @@ export function serverOptions(settings: Settings): FastifyServerOptions {
         paths: [
           'req.headers.authorization',
           'req.headers.cookie',
-          '*.password',
-          '*.refreshToken',
-          '*.accessToken',
-          '*.passwordHash',
+          // Explicit paths: wildcard paths (`*.password`) make pino walk every logged object, which cost ~25% of
+          // a trivial route's throughput in `npm run bench`. Nothing here logs bodies; these guard the usual slips.
+          'body.password',
+          'body.refreshToken',
+          'body.accessToken',
+          'user.passwordHash',
         ],
         censor: '[redacted]',
       },

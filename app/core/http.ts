@@ -1,6 +1,5 @@
 import { STATUS_CODES } from 'node:http';
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import Ajv, { type ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
@@ -118,6 +117,25 @@ function unholdable(value: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * The response headers helmet sets by default (its Content-Security-Policy aside, which only HTML needs), as one
+ * constant set by the request hook. The same headers through @fastify/helmet's middleware chain cost ~30% of
+ * the throughput of a trivial route in `npm run bench`.
+ */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'origin-agent-cluster': '?1',
+  'referrer-policy': 'no-referrer',
+  'strict-transport-security': 'max-age=31536000; includeSubDomains',
+  'x-content-type-options': 'nosniff',
+  'x-dns-prefetch-control': 'off',
+  'x-download-options': 'noopen',
+  'x-frame-options': 'SAMEORIGIN',
+  'x-permitted-cross-domain-policies': 'none',
+  'x-xss-protection': '0',
+});
+
 /** One log line per request, written when the answer is sent (Fastify's default writes two). */
 export class OneLineLogController extends LogController {
   constructor() {
@@ -211,7 +229,7 @@ export default fp(
       closing = true;
     });
     app.addHook('onRequest', async (request, reply) => {
-      reply.header('x-request-id', request.id);
+      reply.headers(SECURITY_HEADERS).header('x-request-id', request.id);
       if (closing) throw new ServiceUnavailableError('The service is shutting down; retry the request');
       if (request.url.includes('%00')) throw new BadRequestError('The URL contains a NUL character (%00)');
     });
@@ -244,17 +262,16 @@ export default fp(
       throw new NotFoundError(`Route ${request.method} ${request.url.split('?')[0]} not found`);
     });
 
-    await app.register(helmet, {
-      // Swagger UI needs inline scripts and styles; the API itself serves only JSON.
-      contentSecurityPolicy: false,
-    });
     const origins = settings.CORS_ORIGINS.split(',')
       .map((o) => o.trim())
       .filter(Boolean);
-    await app.register(cors, {
-      origin: origins.includes('*') ? true : origins,
-      exposedHeaders: ['x-request-id', 'retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining'],
-    });
+    // No origins configured (the default outside local): no cross-origin access, so no CORS hook on every request.
+    if (origins.length > 0) {
+      await app.register(cors, {
+        origin: origins.includes('*') ? true : origins,
+        exposedHeaders: ['x-request-id', 'retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining'],
+      });
+    }
     await app.register(rateLimit, {
       // Per instance, in memory: a shared store would add a network round trip to every request.
       // Credential guessing is limited across instances by the login guard (core/security).

@@ -32,11 +32,25 @@ export default fp(
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     });
-    app.addHook('onResponse', async (request, reply) => {
+    // One pair of label-bound children per (method, route, status), looked up by a string key: prom-client's
+    // inc(labels) / observe(labels) validate and hash the label object on every call, which cost ~13% of the
+    // throughput of a trivial route in `npm run bench`.
+    const series = new Map<string, { count: () => void; observe: (seconds: number) => void }>();
+    app.addHook('onResponse', (request, reply, done) => {
       // The route pattern, never the raw URL: ids in paths must not explode the label set.
-      const labels = { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode };
-      requests.inc(labels);
-      duration.observe(labels, reply.elapsedTime / 1000);
+      const route = request.routeOptions.url ?? 'unmatched';
+      const key = `${request.method} ${reply.statusCode} ${route}`;
+      let child = series.get(key);
+      if (!child) {
+        const labels = { method: request.method, route, status: reply.statusCode };
+        const counter = requests.labels(labels);
+        const histogram = duration.labels(labels);
+        child = { count: () => counter.inc(), observe: (seconds) => histogram.observe(seconds) };
+        series.set(key, child);
+      }
+      child.count();
+      child.observe(reply.elapsedTime / 1000);
+      done();
     });
 
     // Read at scrape time from the decorators that own the numbers. A source that fails or hangs (database or

@@ -38,6 +38,8 @@ const { values: args } = parseArgs({
     minutes: { type: 'string', default: '10' },
     rate: { type: 'string', default: '1500' },
     messages: { type: 'string', default: '5000' },
+    // Extra settings for the service, e.g. --set LOG_LEVEL=warn, to find what a cost is made of.
+    set: { type: 'string', multiple: true, default: [] },
   },
 });
 const DURATION = Number(args.duration);
@@ -163,9 +165,13 @@ function serviceEnv(broker: EmbeddedBroker, extra: Record<string, string> = {}):
     RATE_LIMIT_MAX: '1000000000',
     SEED_ADMIN_EMAIL: ADMIN.email,
     SEED_ADMIN_PASSWORD: ADMIN.password,
+    ...Object.fromEntries((args.set ?? []).map((pair) => pair.split(/=(.*)/s).slice(0, 2))),
     ...extra,
   };
 }
+
+/** With --profile, the service and the worker write V8 CPU profiles (summarise them with profile-summary.ts). */
+const profileArgs = () => (args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(root, 'bench', 'results', 'profiles')}`] : []);
 
 // ---------------------------------------------------------------------------------------------- load
 
@@ -261,9 +267,7 @@ async function main() {
     const [code] = (await once(migrate, 'exit')) as [number];
     if (code !== 0) throw new Error('migration failed');
 
-    const profileDir = join(root, 'bench', 'results', 'profiles');
-    const nodeArgs = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-    const app = await start(['dist/main.js'], serviceEnv(broker), null, await freePort(), nodeArgs);
+    const app = await start(['dist/main.js'], serviceEnv(broker), null, await freePort(), profileArgs());
     log(`service up at ${app.url}`);
 
     // Data: an admin (seeded by the service), a customer, a catalog with stock that cannot run out.
@@ -417,7 +421,7 @@ async function consumerScenario(broker: EmbeddedBroker, sql: postgres.Sql, _cust
   const bareRate = await rate(bareUser);
   await stop(bare);
   log('consumer: Plinth worker');
-  const worker = await start(['dist/worker.js'], serviceEnv(broker), /worker ready/, 0);
+  const worker = await start(['dist/worker.js'], serviceEnv(broker), /worker ready/, 0, profileArgs());
   const appRate = await rate(appUser);
   await stop(worker);
   const ratio = appRate / bareRate;

@@ -83,6 +83,8 @@ const runtime = createConsumerRuntime({
   definitions: [flaky.definition, broken.definition, refused.definition],
   groupPrefix: `runtime-test-${randomBytes(3).toString('hex')}`,
   maxAttempts: MAX_ATTEMPTS,
+  commitIntervalMs: app.settings.CONSUMER_COMMIT_INTERVAL_MS,
+  concurrency: app.settings.CONSUMER_CONCURRENCY,
   retryBaseMs: RETRY_BASE_MS,
 });
 t.teardown(() => runtime.stop());

@@ -52,6 +52,8 @@ export const SettingsSchema = Type.Object({
   CONSUMERS_IN_API: Type.Boolean({ description: 'with the embedded broker only: run the consumers inside the API process' }),
   CONSUMER_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 100, description: 'handler attempts (doubling delay) before a message goes to the DLQ' }),
   CONSUMER_RETRY_BASE_MS: Type.Integer({ minimum: 1, description: 'first retry delay of a failing handler' }),
+  CONSUMER_COMMIT_INTERVAL_MS: Type.Integer({ minimum: 10, maximum: 60_000, description: 'how often offsets of handled messages are committed; after a crash up to this much is redelivered (and deduped)' }),
+  CONSUMER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, description: 'partitions of one consumer handled at once (order holds within a partition); each holds a database connection while it works' }),
 
   JWT_ALGORITHM: Type.Enum(['HS256', 'RS256', 'ES256'], { description: 'HS256 uses JWT_SECRET; RS256/ES256 use JWT_PRIVATE_KEY + JWT_PUBLIC_KEY' }),
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'HS256 signing secret; required in staging/production with HS256' })),

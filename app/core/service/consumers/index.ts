@@ -25,6 +25,8 @@ export default fp(
       groupPrefix: settings.SERVICE_NAME,
       maxAttempts: settings.CONSUMER_MAX_ATTEMPTS,
       retryBaseMs: settings.CONSUMER_RETRY_BASE_MS,
+      commitIntervalMs: settings.CONSUMER_COMMIT_INTERVAL_MS,
+      concurrency: settings.CONSUMER_CONCURRENCY,
     });
     app.decorate('consumers', runtime);
     app.addHook('onReady', () => runtime.start());
