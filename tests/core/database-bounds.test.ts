@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
 import t, { type Test } from 'tap';
-import { connectPostgres, type DatabaseConnection } from '../../app/core/adapter/postgres.js';
+import { connectPostgres, type DatabaseConnection, type Db } from '../../app/core/adapter/postgres.js';
 import { isDatabaseUnavailable } from '../../app/core/base/errors.js';
 import { rowsOf } from '../helpers/db.js';
 import { testDatabaseUrl, uniqueName } from '../helpers/infra.js';
@@ -28,6 +28,19 @@ async function connect(t: Test, poolMax: number): Promise<DatabaseConnection> {
   return connection;
 }
 
+/** Keeps one pooled connection busy in an open transaction until `release()`. */
+function holdConnection(db: Db) {
+  let release: () => void = () => {};
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const holder = db.transaction(async (tx) => {
+    await tx.execute(sql`select 1`);
+    await held;
+  });
+  return { release, holder };
+}
+
 t.test('a query past the statement timeout fails as the database being unavailable', async (t) => {
   const { db } = await connect(t, 2);
   const started = performance.now();
@@ -47,14 +60,7 @@ t.test('a query waiting for a connection gives up at the bound and never runs', 
     await cleanup.end();
   });
   // The only connection is busy in a transaction that outlives the bound (its statements are each fast).
-  let release: () => void = () => {};
-  const held = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  const holder = db.transaction(async (tx) => {
-    await tx.execute(sql`select 1`);
-    await held;
-  });
+  const { release, holder } = holdConnection(db);
   const queued = failure(db.execute(sql.raw(`insert into ${table} values (1)`)));
   const error = await queued;
   t.match(error, { cause: { code: 'DATABASE_TIMEOUT' } }, 'the queued query failed at the bound');
@@ -70,14 +76,7 @@ t.test('a query waiting for a connection gives up at the bound and never runs', 
 
 t.test('BEGIN waiting for a connection gives up at the bound and the transaction body never runs', async (t) => {
   const { db } = await connect(t, 1);
-  let release: () => void = () => {};
-  const held = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  const holder = db.transaction(async (tx) => {
-    await tx.execute(sql`select 1`);
-    await held;
-  });
+  const { release, holder } = holdConnection(db);
   let ran = false;
   const error = await failure(db.transaction(async () => {
     ran = true;
