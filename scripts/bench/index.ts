@@ -6,7 +6,8 @@
  * shared and noisy: absolute numbers move from run to run, ratios measured minutes apart much less.
  *
  *   npm run bench [-- --duration 10 --warmup 3 --connections 32 --profile]
- *   npm run bench -- --soak [--minutes 10 --rate 1500]
+ *   npm run bench -- --soak [--minutes 10 --rate 1500 --mix mixed|list]
+ *     (--rate 0: no limit, i.e. sustained overload; --mix list: only GET /v1/products?limit=20)
  *
  * Needs PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres: a database
  * `plinth_bench_<pid>` is created and dropped) and Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379,
@@ -37,6 +38,7 @@ const { values: args } = parseArgs({
     soak: { type: 'boolean', default: false },
     minutes: { type: 'string', default: '10' },
     rate: { type: 'string', default: '1500' },
+    mix: { type: 'string', default: 'mixed' },
     messages: { type: 'string', default: '5000' },
     // Extra settings for the service, e.g. --set LOG_LEVEL=warn, to find what a cost is made of.
     set: { type: 'string', multiple: true, default: [] },
@@ -338,7 +340,7 @@ async function main() {
     if (wanted('consumer')) rows.push(await consumerScenario(broker, sql, registered.id));
     await stop(app);
     if (wanted('start')) rows.push(...(await startupScenarios(broker)));
-    if (args.soak) rows.push(...(await soak(broker, productIds, ADMIN)));
+    if (args.soak) rows.push(...(await soak(broker, productIds, baseline)));
   } finally {
     for (const child of children) child.kill('SIGKILL');
     await sql.end({ timeout: 1 });
@@ -479,24 +481,86 @@ async function startupScenarios(broker: EmbeddedBroker): Promise<Row[]> {
   }
 }
 
-/** A fixed rate of mixed reads and orders for --minutes; compares the first and the last minute. */
-async function soak(broker: EmbeddedBroker, productIds: string[], admin: typeof ADMIN): Promise<Row[]> {
+type Minute = { latencies: number[]; count: number; errors: number };
+const p99 = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length * 0.99)] ?? NaN;
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+
+/**
+ * Loads `url` for --minutes (at --rate req/s, or as fast as 32 connections allow with --rate 0), in one
+ * long-lived target process; returns each whole minute's responses and the process's RSS every 10 s.
+ */
+async function sustain(label: string, url: string, pid: number, requests: RequestSpec[]) {
   const minutes = Number(args.minutes);
   const rate = Number(args.rate);
+  const perMinute: Minute[] = [];
+  const rss: number[] = [];
+  const started = performance.now();
+  const minuteOf = () => Math.floor((performance.now() - started) / 60_000);
+  const pacing = rate > 0 ? { overallRate: rate } : {};
+  const instance = autocannon({ url, connections: 32, ...pacing, duration: minutes * 60, requests, timeout: 10 });
+  instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
+    const bucket = (perMinute[minuteOf()] ??= { latencies: [], count: 0, errors: 0 });
+    bucket.count += 1;
+    bucket.latencies.push(ms);
+    if (status >= 400) bucket.errors += 1;
+  });
+  const sampler = setInterval(() => rss.push(rssMb(pid)), 10_000);
+  const result = await instance;
+  clearInterval(sampler);
+  // Whole minutes only: responses that arrive after the duration form a partial bucket of their own.
+  const whole = perMinute.slice(0, minutes).filter(Boolean);
+  for (const [m, bucket] of whole.entries()) {
+    log(`${label} minute ${m + 1}: ${fmt(bucket.count / 60)} req/s, p99 ${fmt(p99(bucket.latencies), 1)} ms, ${bucket.errors} errors`);
+  }
+  const first = whole[0];
+  const last = whole[whole.length - 1];
+  if (!first || !last || whole.length < 2) throw new Error(`${label} needs at least two whole minutes of responses`);
+  const errors = perMinute.filter(Boolean).reduce((sum, m) => sum + m.errors, 0) + result.errors + result.timeouts;
+  return { first, last, rss, errors, throughputChange: last.count / first.count - 1 };
+}
+
+/**
+ * A fixed rate of mixed reads and orders for --minutes; compares the first and the last minute.
+ * `--rate 0` sends as fast as the 32 connections allow: the same comparison under sustained overload.
+ * `--mix list` sends only catalog pages, to the bare postgres.js baseline first and then to Plinth.
+ */
+async function soak(broker: EmbeddedBroker, productIds: string[], baseline: (kind: string) => Promise<Proc>): Promise<Row[]> {
+  const minutes = Number(args.minutes);
+  const rate = Number(args.rate);
+  const listOnly = args.mix === 'list';
+  const pace = `${rate > 0 ? `${rate} req/s` : 'no rate limit (overload)'}${listOnly ? ', catalog pages only' : ''}`;
+  log(`soak: ${minutes} min at ${pace}`);
+  // --mix list: first the bare postgres.js baseline under the same load, in its own long-lived process.
+  const baseRows: Row[] = [];
+  if (listOnly) {
+    const bare = await baseline('postgres');
+    try {
+      const base = await sustain('soak baseline', bare.url, bare.child.pid as number, [{ method: 'GET', path: '/v1/products?limit=20' }]);
+      const baseRss = `RSS ${fmt(base.rss[Math.min(6, base.rss.length - 1)])} → ${fmt(base.rss[base.rss.length - 1])} MB`;
+      baseRows.push({
+        scenario: `soak baseline (Fastify + postgres.js, same queries) @ ${pace}: throughput last vs first minute`, baseline: '—',
+        value: `${fmt(base.first.count / 60)} → ${fmt(base.last.count / 60)} req/s (${pct(base.throughputChange)}), ${baseRss}, ${base.errors} errors`,
+        target: 'within 10%', pass: Math.abs(base.throughputChange) <= 0.1,
+      });
+    } finally {
+      await stop(bare);
+    }
+  }
   const app = await start(['dist/main.js'], serviceEnv(broker), null, await freePort());
   const customer = { email: `soak-${randomUUID()}@example.com`, password: 'bench-customer-pw', name: 'Soak' };
   await api(app.url, 'POST', '/v1/auth/register', customer);
   const token = (await api<{ accessToken: string }>(app.url, 'POST', '/v1/auth/login', { email: customer.email, password: customer.password })).accessToken;
-  void admin;
   let n = 0;
   const requests: RequestSpec[] = [
     {
       method: 'GET',
       path: '/',
+      headers: {},
       // 70% cached product reads, 20% catalog pages, 10% orders.
       setupRequest: (): RequestSpec => {
         n += 1;
         const productId = productIds[n % productIds.length] as string;
+        if (listOnly) return { method: 'GET', path: '/v1/products?limit=20', headers: {} };
         if (n % 10 === 0) {
           return {
             method: 'POST',
@@ -505,52 +569,34 @@ async function soak(broker: EmbeddedBroker, productIds: string[], admin: typeof 
             body: JSON.stringify({ items: [{ productId, quantity: 1 }] }),
           };
         }
-        return { method: 'GET', path: n % 10 < 3 ? '/v1/products?limit=20' : `/v1/products/${productId}` };
+        return { method: 'GET', path: n % 10 < 3 ? '/v1/products?limit=20' : `/v1/products/${productId}`, headers: {} };
       },
     },
   ];
-  const perMinute: { latencies: number[]; count: number; errors: number }[] = [];
-  const rss: number[] = [];
-  const started = performance.now();
-  const minuteOf = () => Math.floor((performance.now() - started) / 60_000);
-  const duration = minutes * 60;
-  const instance = autocannon({ url: app.url, connections: 32, overallRate: rate, duration, requests, timeout: 10 });
-  instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
-    const m = minuteOf();
-    perMinute[m] ??= { latencies: [], count: 0, errors: 0 };
-    const bucket = perMinute[m];
-    bucket.count += 1;
-    bucket.latencies.push(ms);
-    if (status >= 400) bucket.errors += 1;
-  });
-  const sampler = setInterval(() => rss.push(rssMb(app.child.pid as number)), 10_000);
-  log(`soak: ${minutes} min at ${rate} req/s`);
-  const result = await instance;
-  clearInterval(sampler);
-  await stop(app);
-  const p99 = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length * 0.99)] ?? NaN;
-  const minutesSeen = perMinute.filter(Boolean);
-  const first = minutesSeen[0];
-  const last = minutesSeen[minutesSeen.length - 1];
-  if (!first || !last) throw new Error('soak produced no responses');
-  const throughputChange = last.count / first.count - 1;
+  let run: Awaited<ReturnType<typeof sustain>>;
+  try {
+    run = await sustain('soak', app.url, app.child.pid as number, requests);
+  } finally {
+    await stop(app);
+  }
+  const { first, last, rss } = run;
   const p99Change = p99(last.latencies) / p99(first.latencies) - 1;
   const warm = rss[Math.min(6, rss.length - 1)] ?? NaN; // after the first minute
   const rssGrowth = (rss[rss.length - 1] ?? NaN) / warm - 1;
-  const errors = minutesSeen.reduce((sum, m) => sum + m.errors, 0) + result.errors + result.timeouts;
-  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
-  return [
+  const rows: Row[] = [
+    ...baseRows,
     {
-      scenario: `soak ${minutes} min @ ${rate} req/s: throughput last vs first minute`, baseline: '—',
-      value: `${fmt(first.count / 60)} → ${fmt(last.count / 60)} req/s (${pct(throughputChange)})`, target: 'within 10%', pass: Math.abs(throughputChange) <= 0.1,
+      scenario: `soak ${minutes} min @ ${pace}: throughput last vs first minute`, baseline: '—',
+      value: `${fmt(first.count / 60)} → ${fmt(last.count / 60)} req/s (${pct(run.throughputChange)})`, target: 'within 10%', pass: Math.abs(run.throughputChange) <= 0.1,
     },
     {
       scenario: 'soak: p99 last vs first minute', baseline: '—',
       value: `${fmt(p99(first.latencies), 1)} → ${fmt(p99(last.latencies), 1)} ms (${pct(p99Change)})`, target: 'within 10%', pass: p99Change <= 0.1,
     },
     { scenario: 'soak: RSS growth after warm-up', baseline: '—', value: `${fmt(warm)} → ${fmt(rss[rss.length - 1])} MB (${pct(rssGrowth)})`, target: '< 10%', pass: rssGrowth < 0.1 },
-    { scenario: 'soak: error answers', baseline: '—', value: String(errors), target: '0', pass: errors === 0 },
+    { scenario: 'soak: error answers', baseline: '—', value: String(run.errors), target: '0', pass: run.errors === 0 },
   ];
+  return rows;
 }
 
 process.on('SIGINT', () => {

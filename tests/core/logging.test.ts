@@ -20,17 +20,25 @@ import { PASSWORD, uniqueEmail } from '../helpers/users.js';
 
 type Line = Record<string, unknown>;
 
+type Logged = { app: FastifyInstance; lines: Line[]; raw: string[] };
+
 /** The whole app with the production server options, its JSON log lines captured (LOG_LEVEL=debug). */
-async function buildLogged(t: Test, env: Record<string, string> = {}): Promise<{ app: FastifyInstance; lines: Line[] }> {
+async function buildLogged(t: Test, env: Record<string, string> = {}): Promise<Logged> {
   const settings = await testSettings({ env: { LOG_LEVEL: 'debug', ...env } });
   const options = serverOptions(settings);
   const lines: Line[] = [];
-  const stream = { write: (line: string) => void lines.push(JSON.parse(line) as Line) };
+  const raw: string[] = [];
+  const stream = {
+    write: (line: string) => {
+      raw.push(line);
+      lines.push(JSON.parse(line) as Line);
+    },
+  };
   const app = Fastify({ ...options, logger: { ...(options.logger as LoggerOptions), stream } as never });
   t.teardown(() => app.close());
   await app.register(plinth, { settings });
   await app.ready();
-  return { app, lines };
+  return { app, lines, raw };
 }
 
 t.test('requests: every line carries requestId and correlationId; an upstream x-correlation-id is honoured', async (t) => {
@@ -88,7 +96,7 @@ t.test('requests: every line carries requestId and correlationId; an upstream x-
 });
 
 t.test('consumed messages: every line carries the event id and the correlation id', async (t) => {
-  const { app, lines } = await buildLogged(t, { CONSUMERS_IN_API: 'true' });
+  const { app, lines, raw } = await buildLogged(t, { CONSUMERS_IN_API: 'true' });
   const producer = await testProducer(t, app.kafka.brokers);
   const topic = app.kafka.topic('inventory.adjusted.v1');
   const product = await app.products.create({ sku: uniqueSku('logs'), name: 'Logs', priceCents: 100, stock: 1 });
@@ -105,6 +113,13 @@ t.test('consumed messages: every line carries the event id and the correlation i
     const mine = linesOf(ack.partition, ack.baseOffset as string);
     t.ok(mine.length >= 1);
     t.ok(mine.every((line) => line.eventId === event.id && line.correlationId === 'corr-restock-9' && line.consumer === 'inventory-adjusted'));
+    t.ok(mine.every((line) => line.component === 'consumers'), 'the part of the service that wrote it');
+  });
+
+  t.test('no line repeats a key (the service name and the component are two keys)', async (t) => {
+    const repeated = raw.filter((line) => (line.match(/"service":/g) ?? []).length > 1);
+    t.ok(raw.length > 0);
+    t.same(repeated, []);
   });
 
   t.test('failed and sent to the DLQ: without a correlation id in the envelope it is the event id', async (t) => {

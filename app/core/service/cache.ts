@@ -269,7 +269,7 @@ declare module 'fastify' {
 export default fp(
   async (app: FastifyInstance) => {
     const store = app.redis ? createRedisCacheStore(app.redis) : createMemoryCacheStore();
-    app.decorate('cache', createCache(store, app.log.child({ service: 'cache' })));
+    app.decorate('cache', createCache(store, app.log.child({ component: 'cache' })));
     if (store.kind === 'memory') app.log.warn('cache: in-process stand-in (no REDIS_URL); it serves ONE instance only');
     else app.log.info('cache: Redis');
   },

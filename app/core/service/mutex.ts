@@ -156,7 +156,7 @@ declare module 'fastify' {
 export default fp(
   async (app: FastifyInstance) => {
     const store = app.redis ? createRedisLockStore(app.redis) : createMemoryLockStore();
-    app.decorate('mutex', createMutex(store, app.log.child({ service: 'mutex' })));
+    app.decorate('mutex', createMutex(store, app.log.child({ component: 'mutex' })));
     if (store.kind === 'memory') app.log.warn('mutex: in-process stand-in (no REDIS_URL); it serves ONE instance only');
     else app.log.info('mutex: Redis');
   },

@@ -20,7 +20,7 @@ export default fp(
       app,
       kafka: app.kafka,
       db: app.db,
-      log: app.log.child({ service: 'consumers' }),
+      log: app.log.child({ component: 'consumers' }),
       definitions: consumers,
       groupPrefix: settings.SERVICE_NAME,
       maxAttempts: settings.CONSUMER_MAX_ATTEMPTS,

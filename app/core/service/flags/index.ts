@@ -16,7 +16,7 @@ export default fp(
     const flags = createFlags({
       db: app.db,
       pubsub: app.pubsub,
-      log: app.log.child({ service: 'flags' }),
+      log: app.log.child({ component: 'flags' }),
       resyncMs: app.settings.FLAGS_RESYNC_MS,
     });
     await flags.start();

@@ -19,7 +19,7 @@ export default fp(
     const { kafka } = app;
     const outbox = createOutbox({
       db: app.db,
-      log: app.log.child({ service: 'outbox' }),
+      log: app.log.child({ component: 'outbox' }),
       publish: async (messages) => {
         const byTopic = new Map<string, OutgoingMessage[]>();
         for (const message of messages) byTopic.set(message.topic, [...(byTopic.get(message.topic) ?? []), message]);
