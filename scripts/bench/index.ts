@@ -265,7 +265,7 @@ async function main() {
   const wanted = (name: string) => !args.only || name.includes(args.only);
   try {
     log('migrating the bench database');
-    const migrate = spawn(process.execPath, ['dist/cli/migrate.js'], { cwd: root, env: { ...process.env, DATABASE_URL: databaseUrl }, stdio: 'inherit' });
+    const migrate = spawn(process.execPath, ['dist/migrate.js'], { cwd: root, env: { ...process.env, DATABASE_URL: databaseUrl }, stdio: 'inherit' });
     const [code] = (await once(migrate, 'exit')) as [number];
     if (code !== 0) throw new Error('migration failed');
 

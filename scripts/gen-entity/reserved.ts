@@ -26,14 +26,14 @@ export const SQL_RESERVED = new Set([
 ]);
 
 /**
- * The project's own names (singular, kebab case): folders of app/ and tests/, core plugins, existing
- * entities and tables. The generator also checks the files, tables and decorators that exist right now.
+ * The project's own names (singular, kebab case): folders and entry points of app/ and tests/, core plugins,
+ * existing entities and tables. The generator also checks the files, tables and decorators that exist right now.
  */
 export const OWN_NAMES = new Set([
-  'adapter', 'api', 'app', 'auth', 'base', 'build', 'cache', 'cli', 'consumer', 'core', 'database', 'db', 'dist', 'doc',
-  'drizzle', 'endpoint', 'entity', 'event', 'feature-flag', 'flag', 'health', 'helper', 'http', 'kafka', 'main', 'metric',
-  'migration', 'mutex', 'order', 'order-item', 'outbox', 'outbox-event', 'plinth', 'processed-event', 'product', 'pubsub',
-  'redis', 'refresh-token', 'schema', 'script', 'security', 'service', 'session', 'setting', 'test', 'user', 'v1', 'worker',
+  'adapter', 'api', 'app', 'auth', 'base', 'build', 'cache', 'cli', 'consumer', 'core', 'database', 'db', 'dist', 'dlq-replay', 'doc',
+  'drizzle', 'endpoint', 'entity', 'event', 'feature-flag', 'flag', 'health', 'helper', 'http', 'kafka', 'kafka-topic', 'main', 'metric',
+  'migrate', 'migration', 'mutex', 'order', 'order-item', 'outbox', 'outbox-event', 'plinth', 'processed-event', 'product', 'pubsub',
+  'redis', 'refresh-token', 'schema', 'script', 'security', 'seed', 'service', 'session', 'setting', 'test', 'user', 'v1', 'worker',
 ]);
 
 /**

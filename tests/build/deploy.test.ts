@@ -473,9 +473,9 @@ for (const name of environments) {
       t.equal(command(services.worker as Json), 'node dist/worker.js');
       t.equal(command(services.migrate as Json), 'npm run db:migrate');
       t.equal(command(services.topics as Json), 'npm run kafka:topics');
-      t.equal(packageJson.scripts['db:migrate'], 'node dist/cli/migrate.js');
-      t.equal(packageJson.scripts['kafka:topics'], 'node dist/cli/kafka-topics.js');
-      for (const source of ['main.ts', 'worker.ts', 'cli/migrate.ts', 'cli/kafka-topics.ts']) t.ok(existsSync(join(root, 'app', source)), `app/${source}`);
+      t.equal(packageJson.scripts['db:migrate'], 'node dist/migrate.js');
+      t.equal(packageJson.scripts['kafka:topics'], 'node dist/kafka-topics.js');
+      for (const source of ['main.ts', 'worker.ts', 'migrate.ts', 'kafka-topics.ts']) t.ok(existsSync(join(root, 'app', source)), `app/${source}`);
     } else {
       t.equal(command(services.api as Json), 'npm run dev');
       t.match(packageJson.scripts.dev, /tsx watch app\/main\.ts/);

@@ -3,12 +3,12 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import t, { type Test } from 'tap';
 import { migrationsFolder } from '../../app/core/database.js';
-import { type CliResult, run, runCli } from '../cli/run.js';
+import { type CliResult, run, runCli } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait.js';
 import { databaseUrl, POSTGRES_URL, uniqueName } from '../helpers/infra.js';
 
 /**
- * `npm run db:migrate` (app/cli/migrate.ts, run as its own process) on empty databases, then drizzle-kit's own
+ * `npm run db:migrate` (app/migrate.ts, run as its own process) on empty databases, then drizzle-kit's own
  * comparison of the models with what the migrations built: models and committed migrations can agree (db:check)
  * while a hand-edited migration builds something else, and this is where that shows.
  */

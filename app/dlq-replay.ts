@@ -6,9 +6,9 @@
 import { parseArgs } from 'node:util';
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import pino from 'pino';
-import { createKafka, type KafkaAdapter } from '../core/adapter/kafka.js';
-import { loadSettingsOrExit } from '../core/settings/index.js';
-import { consumedTopics } from '../schemas/events.js';
+import { createKafka, type KafkaAdapter } from './core/adapter/kafka.js';
+import { loadSettingsOrExit } from './core/settings/index.js';
+import { consumedTopics } from './schemas/events.js';
 
 const known = Object.keys(consumedTopics);
 const usage = `Usage: npm run dlq:replay -- <topic> [--limit n] [--dry-run]

@@ -6,9 +6,9 @@ import t from 'tap';
 import { build } from '../helpers/app.js';
 import { databaseUrl, testDatabaseUrl, uniqueName } from '../helpers/infra.js';
 import { login, PASSWORD, uniqueEmail } from '../helpers/users.js';
-import { runCli } from './run.js';
+import { runCli } from '../helpers/cli.js';
 
-/** `npm run seed` (app/cli/seed.ts) as its own process: the admin and the sample catalog, idempotently. */
+/** `npm run seed` (app/seed.ts) as its own process: the admin and the sample catalog, idempotently. */
 
 const SAMPLE_SIZE = 10;
 const seed = (env: Record<string, string>) => runCli('seed', [], { env: { APP_ENV: 'test', ...env } });

@@ -1,9 +1,9 @@
 // `npm run kafka:topics`: creates every topic this service produces or consumes (and the DLQs) on the
 // cluster of KAFKA_BROKERS, with KAFKA_TOPIC_PARTITIONS / KAFKA_TOPIC_REPLICATION. Existing topics are left alone.
 import pino from 'pino';
-import { createKafka } from '../core/adapter/kafka.js';
-import { loadSettings } from '../core/settings/index.js';
-import { consumedTopics, producedTopics } from '../schemas/events.js';
+import { createKafka } from './core/adapter/kafka.js';
+import { loadSettings } from './core/settings/index.js';
+import { consumedTopics, producedTopics } from './schemas/events.js';
 
 const settings = loadSettings();
 if (!settings.KAFKA_BROKERS) {

@@ -5,19 +5,19 @@
 // running service publishes it. Exit codes: 0 done, 78 invalid settings, 1 failure (one line on stderr).
 import pino from 'pino';
 import { Value } from 'typebox/value';
-import { safeUrl } from '../core/adapter/postgres.js';
-import { SkuTakenError } from '../core/base/errors.js';
-import { migrationsFolder, openDatabase } from '../core/database.js';
-import { createCache, createMemoryCacheStore } from '../core/service/cache.js';
-import { createOutbox } from '../core/service/outbox/service.js';
-import { loadSettingsOrExit } from '../core/settings/index.js';
-import { ProductsRepository } from '../products/repository.js';
-import { type CreateProduct, CreateProductSchema } from '../products/schema.js';
-import { createProductsService } from '../products/service.js';
-import { createProductsValidator } from '../products/validator.js';
-import { UsersRepository } from '../users/repository.js';
-import { createUserWriter } from '../users/service.js';
-import { createUsersValidator } from '../users/validator.js';
+import { safeUrl } from './core/adapter/postgres.js';
+import { SkuTakenError } from './core/base/errors.js';
+import { migrationsFolder, openDatabase } from './core/database.js';
+import { createCache, createMemoryCacheStore } from './core/service/cache.js';
+import { createOutbox } from './core/service/outbox/service.js';
+import { loadSettingsOrExit } from './core/settings/index.js';
+import { ProductsRepository } from './products/repository.js';
+import { type CreateProduct, CreateProductSchema } from './products/schema.js';
+import { createProductsService } from './products/service.js';
+import { createProductsValidator } from './products/validator.js';
+import { UsersRepository } from './users/repository.js';
+import { createUserWriter } from './users/service.js';
+import { createUsersValidator } from './users/validator.js';
 
 /** The sample catalog. SKUs are the identity: a product whose SKU is live already is not touched. */
 const sampleCatalog: CreateProduct[] = [

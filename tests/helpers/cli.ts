@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
 /**
- * Runs an operational command of app/cli/ the way a deployment does: its own process, configured only by the
+ * Runs an operational command of app/ the way a deployment does: its own process, configured only by the
  * environment given here (plus PATH/HOME), never the test runner's. From the sources through tsx (as the main.ts
  * test does) rather than from dist/: test files running in parallel, or anyone's `npm start`, rebuild dist/ while
  * another process reads it, and a build needs all of app/ to compile. Same code, same relative paths
@@ -53,7 +53,7 @@ export async function run(command: string, args: string[], options: RunOptions =
   return { code, stdout, stderr };
 }
 
-/** `app/cli/<name>.ts` with `args`: what `npm run <script>` runs (from dist/ there). */
+/** `app/<name>.ts` with `args`: what `npm run <script>` runs (from dist/ there). */
 export function runCli(name: 'seed' | 'migrate' | 'dlq-replay', args: string[] = [], options: RunOptions = {}) {
-  return run(process.execPath, ['--import', 'tsx', `app/cli/${name}.ts`, ...args], options);
+  return run(process.execPath, ['--import', 'tsx', `app/${name}.ts`, ...args], options);
 }

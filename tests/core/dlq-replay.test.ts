@@ -3,10 +3,10 @@ import ConfluentKafka, { type RdKafka as RdK } from '@confluentinc/kafka-javascr
 import t from 'tap';
 import { startEmbeddedBroker } from '../../app/core/adapter/kafka.js';
 import { envelope, envelopeHeaders, readTopics, testProducer } from '../helpers/kafka.js';
-import { runCli } from './run.js';
+import { runCli } from '../helpers/cli.js';
 
 /**
- * `npm run dlq:replay` (app/cli/dlq-replay.ts) as its own process against an embedded broker over TCP: DLQ messages
+ * `npm run dlq:replay` (app/dlq-replay.ts) as its own process against an embedded broker over TCP: DLQ messages
  * as the consumer runtime writes them go back to their original topic once, with their key, value and headers.
  */
 
