@@ -49,6 +49,7 @@ const WARMUP = Number(args.warmup);
 const CONNECTIONS = Number(args.connections);
 const ADMIN = { email: 'bench-admin@example.com', password: 'bench-admin-password' };
 const PRODUCTS = 100;
+const CATALOG_PAGE = '/v1/products?limit=20';
 
 const baseUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -315,7 +316,7 @@ async function main() {
 
     await pair('GET /health/live', 'bare', 'bare Fastify', 0.8, [{ method: 'GET', path: '/health/live' }]);
     await pair('GET /v1/products/:id (cached)', 'redis', 'Fastify + ioredis GET', 0.75, [{ method: 'GET', path: `/v1/products/${hot}` }]);
-    await pair('GET /v1/products?limit=20', 'postgres', 'Fastify + postgres.js, same queries', 0.7, [{ method: 'GET', path: '/v1/products?limit=20' }]);
+    await pair('GET /v1/products?limit=20', 'postgres', 'Fastify + postgres.js, same queries', 0.7, [{ method: 'GET', path: CATALOG_PAGE }]);
     let n = 0;
     const orderRequest: RequestSpec = {
       method: 'POST',
@@ -487,7 +488,8 @@ const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
 /**
  * Loads `url` for --minutes (at --rate req/s, or as fast as 32 connections allow with --rate 0), in one
- * long-lived target process; returns each whole minute's responses and the process's RSS every 10 s.
+ * long-lived target process; returns the first and last whole minute's responses and the process's RSS
+ * after the first minute and at the end.
  */
 async function sustain(label: string, url: string, pid: number, requests: RequestSpec[]) {
   const minutes = Number(args.minutes);
@@ -516,51 +518,25 @@ async function sustain(label: string, url: string, pid: number, requests: Reques
   const last = whole[whole.length - 1];
   if (!first || !last || whole.length < 2) throw new Error(`${label} needs at least two whole minutes of responses`);
   const errors = perMinute.filter(Boolean).reduce((sum, m) => sum + m.errors, 0) + result.errors + result.timeouts;
-  return { first, last, rss, errors, throughputChange: last.count / first.count - 1 };
+  const warmRss = rss[Math.min(6, rss.length - 1)] ?? NaN; // sampled every 10 s: the 7th is after the first minute
+  const lastRss = rss[rss.length - 1] ?? NaN;
+  return { first, last, warmRss, lastRss, errors, throughputChange: last.count / first.count - 1 };
 }
 
-/**
- * A fixed rate of mixed reads and orders for --minutes; compares the first and the last minute.
- * `--rate 0` sends as fast as the 32 connections allow: the same comparison under sustained overload.
- * `--mix list` sends only catalog pages, to the bare postgres.js baseline first and then to Plinth.
- */
-async function soak(broker: EmbeddedBroker, productIds: string[], baseline: (kind: string) => Promise<Proc>): Promise<Row[]> {
-  const minutes = Number(args.minutes);
-  const rate = Number(args.rate);
-  const listOnly = args.mix === 'list';
-  const pace = `${rate > 0 ? `${rate} req/s` : 'no rate limit (overload)'}${listOnly ? ', catalog pages only' : ''}`;
-  log(`soak: ${minutes} min at ${pace}`);
-  // --mix list: first the bare postgres.js baseline under the same load, in its own long-lived process.
-  const baseRows: Row[] = [];
-  if (listOnly) {
-    const bare = await baseline('postgres');
-    try {
-      const base = await sustain('soak baseline', bare.url, bare.child.pid as number, [{ method: 'GET', path: '/v1/products?limit=20' }]);
-      const baseRss = `RSS ${fmt(base.rss[Math.min(6, base.rss.length - 1)])} → ${fmt(base.rss[base.rss.length - 1])} MB`;
-      baseRows.push({
-        scenario: `soak baseline (Fastify + postgres.js, same queries) @ ${pace}: throughput last vs first minute`, baseline: '—',
-        value: `${fmt(base.first.count / 60)} → ${fmt(base.last.count / 60)} req/s (${pct(base.throughputChange)}), ${baseRss}, ${base.errors} errors`,
-        target: 'no slowdown over 10%', pass: base.throughputChange >= -0.1,
-      });
-    } finally {
-      await stop(bare);
-    }
-  }
-  const app = await start(['dist/main.js'], serviceEnv(broker), null, await freePort());
+/** The soak's mix: 70% cached product reads, 20% catalog pages, 10% orders by a customer of its own. */
+async function mixedRequests(url: string, productIds: string[]): Promise<RequestSpec[]> {
   const customer = { email: `soak-${randomUUID()}@example.com`, password: 'bench-customer-pw', name: 'Soak' };
-  await api(app.url, 'POST', '/v1/auth/register', customer);
-  const token = (await api<{ accessToken: string }>(app.url, 'POST', '/v1/auth/login', { email: customer.email, password: customer.password })).accessToken;
+  await api(url, 'POST', '/v1/auth/register', customer);
+  const token = (await api<{ accessToken: string }>(url, 'POST', '/v1/auth/login', { email: customer.email, password: customer.password })).accessToken;
   let n = 0;
-  const requests: RequestSpec[] = [
+  return [
     {
       method: 'GET',
       path: '/',
       headers: {},
-      // 70% cached product reads, 20% catalog pages, 10% orders.
       setupRequest: (): RequestSpec => {
         n += 1;
         const productId = productIds[n % productIds.length] as string;
-        if (listOnly) return { method: 'GET', path: '/v1/products?limit=20', headers: {} };
         if (n % 10 === 0) {
           return {
             method: 'POST',
@@ -569,22 +545,52 @@ async function soak(broker: EmbeddedBroker, productIds: string[], baseline: (kin
             body: JSON.stringify({ items: [{ productId, quantity: 1 }] }),
           };
         }
-        return { method: 'GET', path: n % 10 < 3 ? '/v1/products?limit=20' : `/v1/products/${productId}`, headers: {} };
+        return { method: 'GET', path: n % 10 < 3 ? CATALOG_PAGE : `/v1/products/${productId}`, headers: {} };
       },
     },
   ];
+}
+
+/**
+ * The soak mix at a fixed rate for --minutes; compares the first and the last minute.
+ * `--rate 0` sends as fast as the 32 connections allow: the same comparison under sustained overload.
+ * `--mix list` sends only catalog pages, to the bare postgres.js baseline first and then to Plinth.
+ */
+async function soak(broker: EmbeddedBroker, productIds: string[], baseline: (kind: string) => Promise<Proc>): Promise<Row[]> {
+  const minutes = Number(args.minutes);
+  const rate = Number(args.rate);
+  const listOnly = args.mix === 'list';
+  const catalogOnly: RequestSpec[] = [{ method: 'GET', path: CATALOG_PAGE, headers: {} }];
+  const pace = `${rate > 0 ? `${rate} req/s` : 'no rate limit (overload)'}${listOnly ? ', catalog pages only' : ''}`;
+  log(`soak: ${minutes} min at ${pace}`);
+  const rows: Row[] = [];
+  if (listOnly) {
+    const bare = await baseline('postgres');
+    try {
+      const base = await sustain('soak baseline', bare.url, bare.child.pid as number, catalogOnly);
+      rows.push({
+        scenario: `soak baseline (Fastify + postgres.js, same queries) @ ${pace}: throughput last vs first minute`, baseline: '—',
+        value: `${fmt(base.first.count / 60)} → ${fmt(base.last.count / 60)} req/s (${pct(base.throughputChange)}), `
+          + `RSS ${fmt(base.warmRss)} → ${fmt(base.lastRss)} MB, ${base.errors} errors`,
+        target: 'no slowdown over 10%', pass: base.throughputChange >= -0.1,
+      });
+    } finally {
+      await stop(bare);
+    }
+  }
+  const app = await start(['dist/main.js'], serviceEnv(broker), null, await freePort());
   let run: Awaited<ReturnType<typeof sustain>>;
   try {
+    const requests = listOnly ? catalogOnly : await mixedRequests(app.url, productIds);
     run = await sustain('soak', app.url, app.child.pid as number, requests);
   } finally {
     await stop(app);
   }
-  const { first, last, rss } = run;
+  const { first, last, warmRss, lastRss } = run;
   const p99Change = p99(last.latencies) / p99(first.latencies) - 1;
-  const warm = rss[Math.min(6, rss.length - 1)] ?? NaN; // after the first minute
-  const rssGrowth = (rss[rss.length - 1] ?? NaN) / warm - 1;
-  const rows: Row[] = [
-    ...baseRows,
+  const rssGrowth = lastRss / warmRss - 1;
+  return [
+    ...rows,
     {
       scenario: `soak ${minutes} min @ ${pace}: throughput last vs first minute`, baseline: '—',
       value: `${fmt(first.count / 60)} → ${fmt(last.count / 60)} req/s (${pct(run.throughputChange)})`, target: 'within 10%', pass: Math.abs(run.throughputChange) <= 0.1,
@@ -593,10 +599,9 @@ async function soak(broker: EmbeddedBroker, productIds: string[], baseline: (kin
       scenario: 'soak: p99 last vs first minute', baseline: '—',
       value: `${fmt(p99(first.latencies), 1)} → ${fmt(p99(last.latencies), 1)} ms (${pct(p99Change)})`, target: 'within 10%', pass: p99Change <= 0.1,
     },
-    { scenario: 'soak: RSS growth after warm-up', baseline: '—', value: `${fmt(warm)} → ${fmt(rss[rss.length - 1])} MB (${pct(rssGrowth)})`, target: '< 10%', pass: rssGrowth < 0.1 },
+    { scenario: 'soak: RSS growth after warm-up', baseline: '—', value: `${fmt(warmRss)} → ${fmt(lastRss)} MB (${pct(rssGrowth)})`, target: '< 10%', pass: rssGrowth < 0.1 },
     { scenario: 'soak: error answers', baseline: '—', value: String(run.errors), target: '0', pass: run.errors === 0 },
   ];
-  return rows;
 }
 
 process.on('SIGINT', () => {
