@@ -19,11 +19,11 @@ import process from 'node:process';
 import { URL } from 'node:url';
 
 const root = process.argv[2] ? new URL(`file://${process.argv[2].replace(/\/?$/, '/')}`) : new URL('../node_modules/postgres/', import.meta.url);
-const MARK = '/* plinth: patched on connection loss */';
-const edits = [
+const CONNECTION_MARK = '/* plinth: patched on connection loss */';
+const connectionEdits = [
   [
     'function nextWrite(fn) {\n    const x = socket.write(chunk, fn)',
-    `function nextWrite(fn) {\n    ${MARK}\n    if (!socket) {\n      nextWriteTimer !== null && clearImmediate(nextWriteTimer)\n      chunk = nextWriteTimer = null\n      error(Errors.connection('CONNECTION_CLOSED', options))\n      return true\n    }\n    const x = socket.write(chunk, fn)`,
+    `function nextWrite(fn) {\n    ${CONNECTION_MARK}\n    if (!socket) {\n      nextWriteTimer !== null && clearImmediate(nextWriteTimer)\n      chunk = nextWriteTimer = null\n      error(Errors.connection('CONNECTION_CLOSED', options))\n      return true\n    }\n    const x = socket.write(chunk, fn)`,
   ],
   [
     '    clearImmediate(nextWriteTimer)\n    if (socket) {',
@@ -49,7 +49,7 @@ const queueEdits = [
 
 const { version } = JSON.parse(await readFile(new URL('package.json', root), 'utf8'));
 const patches = [
-  [['src/connection.js', 'cjs/src/connection.js', 'cf/src/connection.js'], MARK, edits],
+  [['src/connection.js', 'cjs/src/connection.js', 'cf/src/connection.js'], CONNECTION_MARK, connectionEdits],
   [['src/queue.js', 'cjs/src/queue.js', 'cf/src/queue.js'], QUEUE_MARK, queueEdits],
 ];
 for (const [files, mark, changes] of patches) {
