@@ -12,6 +12,11 @@
 //    ~2,500 to ~1,300 req/s within three minutes, `remove` 33% of its CPU). Patched: remove() searches from the head
 //    only, a queue emptied by remove() resets, and shift() compacts once holes are the larger half.
 //    Found by `npm run bench -- --soak --mix list --rate 0`; checked by tests/scripts/patch-postgres.test.ts.
+// C. A new connection first fetches the array types (fetch_types); ReadyForQuery drops that promise, so when the
+//    catalog query fails (the backend terminated during a failover, a statement_timeout) its rejection is unhandled
+//    and Node ends the process (porsager/postgres#1192, #1205, #1223; open). Found by tests/faults/postgres.test.ts
+//    (pg_terminate_backend landing on a starting connection), checked by tests/scripts/patch-postgres.test.ts.
+//    Patched: the rejection is caught; the connection's own error and close handling stays as it is.
 // Idempotent; fails loudly when the file is not the expected version (then check whether upstream fixed it).
 import console from 'node:console';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -47,10 +52,19 @@ const queueEdits = [
   ],
 ];
 
+const STARTUP_MARK = '/* plinth: patched fetch_types rejection */';
+const startupEdits = [
+  [
+    '        return fetchArrayTypes()\n',
+    `        ${STARTUP_MARK}\n        return fetchArrayTypes().catch(() => { /* the failed query's connection handles the error */ })\n`,
+  ],
+];
+
 const { version } = JSON.parse(await readFile(new URL('package.json', root), 'utf8'));
 const patches = [
   [['src/connection.js', 'cjs/src/connection.js', 'cf/src/connection.js'], CONNECTION_MARK, connectionEdits],
   [['src/queue.js', 'cjs/src/queue.js', 'cf/src/queue.js'], QUEUE_MARK, queueEdits],
+  [['src/connection.js', 'cjs/src/connection.js', 'cf/src/connection.js'], STARTUP_MARK, startupEdits],
 ];
 for (const [files, mark, changes] of patches) {
   for (const file of files) {

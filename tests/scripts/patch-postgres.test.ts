@@ -2,13 +2,15 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import postgres from 'postgres';
 import t from 'tap';
+import { POSTGRES_URL } from '../helpers/infra.js';
 
 /**
  * scripts/patch-postgres.mjs (postinstall) fixes postgres.js 3.4.9's connection-loss faults (tested by
- * tests/faults/postgres.test.ts) and its pool queue, whose array grew by one slot per query while every
- * connection was busy. This file checks the queue: the patch is installed, the queue still behaves as a
- * FIFO with removal, and the overload pattern keeps its array bounded.
+ * tests/faults/postgres.test.ts), its pool queue, whose array grew by one slot per query while every
+ * connection was busy, and the dropped promise of a new connection's array-type fetch. This file checks the
+ * queue (installed, still a FIFO with removal, bounded under the overload pattern) and the fetch.
  */
 
 interface Queue<T> {
@@ -26,7 +28,9 @@ const cjs = createRequire(import.meta.url)(join(packageDir, 'cjs', 'src', 'queue
 t.test('the install patched every build of postgres.js (ESM, CommonJS, Cloudflare)', async (t) => {
   for (const dir of ['src', 'cjs/src', 'cf/src']) {
     t.match(readFileSync(join(packageDir, dir, 'queue.js'), 'utf8'), '/* plinth: patched queue */', `${dir}/queue.js`);
-    t.match(readFileSync(join(packageDir, dir, 'connection.js'), 'utf8'), '/* plinth: patched on connection loss */', `${dir}/connection.js`);
+    const connection = readFileSync(join(packageDir, dir, 'connection.js'), 'utf8');
+    t.match(connection, '/* plinth: patched on connection loss */', `${dir}/connection.js: connection loss`);
+    t.match(connection, '/* plinth: patched fetch_types rejection */', `${dir}/connection.js: fetch_types`);
   }
 });
 
@@ -89,3 +93,21 @@ for (const [name, Queue] of [['ESM', esm], ['CommonJS', cjs]] as const) {
     t.same(Array.from({ length: 10 }, () => (queue.shift() as { id: number }).id), connections.map((c) => c.id), 'still in order');
   });
 }
+
+t.test('a failing array-type fetch on a new connection is not an unhandled rejection (which ends the process)', async (t) => {
+  // A 1 ms statement_timeout from the startup packet on cancels the fetch_types catalog query of each new
+  // connection (unpatched: one unhandledRejection per connection; tap would also fail the file on it).
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  t.teardown(() => void process.off('unhandledRejection', onUnhandled));
+  let failed = 0;
+  for (let i = 0; i < 5; i++) {
+    const sql = postgres(POSTGRES_URL, { max: 1, onnotice: () => {}, connection: { statement_timeout: 1 } });
+    await sql`select pg_sleep(0.01)`.catch(() => void (failed += 1));
+    await sql.end({ timeout: 1 });
+  }
+  t.equal(failed, 5, 'the query itself fails, as the timeout says');
+  await new Promise((resolve) => setImmediate(resolve));
+  t.same(unhandled, [], 'and nothing else');
+});
